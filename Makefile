@@ -1,0 +1,68 @@
+# make demo: deploy the sample app to a local systemd container and show the page nginx serves.
+# make test: lint, the app's tests and every Molecule scenario. Both set up what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export MOLECULE_DISTRO ?= 12
+export FLASK_GUNICORN_APT_CACHE ?= /var/cache/flask-gunicorn-test/apt
+
+DEMO_CONTAINER := flask-gunicorn-demo
+DEMO_PORT ?= 8080
+IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
+SCENARIOS := default
+
+.PHONY: help venv docker image demo demo-clean lint test test-app test-molecule clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt app/requirements.txt app/pyproject.toml
+	@echo "==> Installing the pinned Python tooling into $(VENV)"
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e app
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the pinned tools
+
+docker: ## Start the Docker engine when it is not running
+	@scripts/ensure-docker.sh
+
+image: docker ## Build the systemd test image for MOLECULE_DISTRO (11, 12, 13) when missing
+	@scripts/build-image.sh $(MOLECULE_DISTRO)
+	@mkdir -p $(FLASK_GUNICORN_APT_CACHE)/partial
+
+demo: venv image ## Deploy the sample app to a local container and print the page
+	@scripts/demo.sh $(DEMO_CONTAINER) $(IMAGE) $(DEMO_PORT)
+
+demo-clean: ## Remove the demo container
+	-docker rm -f $(DEMO_CONTAINER)
+
+lint: venv ## yamllint, ansible-lint (production profile) and ruff
+	@echo "==> yamllint"
+	yamllint --strict .
+	@echo "==> ansible-lint"
+	ansible-lint
+	@echo "==> ruff"
+	ruff check .
+	ruff format --check .
+
+test-app: venv ## The sample app's pytest suite
+	@echo "==> pytest app"
+	pytest -q app
+
+test-molecule: venv image ## Every Molecule scenario
+	@for scenario in $(SCENARIOS); do \
+		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
+		molecule test -s $$scenario; \
+	done
+
+test: lint test-app test-molecule ## Everything: lint, app tests, Molecule
+
+clean: demo-clean ## Remove the venv and the demo container
+	rm -rf $(VENV)
