@@ -9,7 +9,6 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export MOLECULE_DISTRO ?= 12
-export FLASK_GUNICORN_APT_CACHE ?= /var/cache/flask-gunicorn-test/apt
 
 DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
@@ -35,7 +34,6 @@ docker: ## Start the Docker engine when it is not running
 
 image: docker ## Build the systemd test image for MOLECULE_DISTRO (11, 12, 13) when missing
 	@scripts/build-image.sh $(MOLECULE_DISTRO)
-	@mkdir -p $(FLASK_GUNICORN_APT_CACHE)/partial
 
 demo: venv image ## Deploy the sample app to a local container and print the page
 	@scripts/demo.sh $(DEMO_CONTAINER) $(IMAGE) $(DEMO_PORT)

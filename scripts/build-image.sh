@@ -4,8 +4,8 @@
 #
 #   scripts/build-image.sh [DISTRO]     DISTRO: 11, 12 (default) or 13
 #
-# What it holds is what a freshly installed minimal Debian server has that Ansible needs: systemd as
-# PID 1, python3, dbus and CA certificates. Everything the role installs is left out on purpose, so
+# It holds what a freshly installed minimal Debian server has that Ansible needs: systemd as PID 1,
+# python3, sudo, dbus and CA certificates. Everything the role installs is left out on purpose, so
 # every scenario proves the role on a bare host.
 set -euo pipefail
 
@@ -43,7 +43,7 @@ trap 'rm -rf "$rootfs"' EXIT
 
 echo "==> Building $image: debootstrap $suite (takes about a minute)"
 debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,python3,ca-certificates,procps,iproute2 \
+    --include=systemd,systemd-sysv,dbus,python3,sudo,ca-certificates,procps,iproute2 \
     "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
     tail -n 30 "$rootfs.log" >&2
     exit 1

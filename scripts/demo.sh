@@ -9,7 +9,6 @@ if ! docker container inspect "$container" >/dev/null 2>&1; then
     docker run --detach --name "$container" --hostname "$container" \
         --cap-add SYS_ADMIN --cgroupns host \
         --volume /sys/fs/cgroup:/sys/fs/cgroup:rw \
-        --volume "${FLASK_GUNICORN_APT_CACHE}:/var/cache/apt/archives:rw" \
         --tmpfs /run --tmpfs /run/lock \
         --publish "127.0.0.1:$port:80" \
         "$image" /lib/systemd/systemd >/dev/null
