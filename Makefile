@@ -13,9 +13,11 @@ export MOLECULE_DISTRO ?= 12
 DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
-SCENARIOS := default
+# The default scenario runs on every Debian release in MATRIX; the other scenarios on MOLECULE_DISTRO.
+MATRIX ?= 12
+SCENARIOS := resilience
 
-.PHONY: help venv docker image demo demo-clean lint test test-app test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint test test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,17 +52,23 @@ lint: venv ## yamllint, ansible-lint (production profile) and ruff
 	ruff check .
 	ruff format --check .
 
-test-app: venv ## The sample app's pytest suite
-	@echo "==> pytest app"
-	pytest -q app
+test-unit: venv ## The sample app's tests and the role's interface tests (pytest)
+	@echo "==> pytest app tests"
+	pytest -q app tests
 
-test-molecule: venv image ## Every Molecule scenario
+test-molecule: venv docker ## Every Molecule scenario (default on each release of MATRIX)
+	@for distro in $(MATRIX); do \
+		scripts/build-image.sh $$distro; \
+		echo "==> molecule test -s default (Debian $$distro)"; \
+		MOLECULE_DISTRO=$$distro molecule test -s default; \
+	done
+	@scripts/build-image.sh $(MOLECULE_DISTRO)
 	@for scenario in $(SCENARIOS); do \
 		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
 		molecule test -s $$scenario; \
 	done
 
-test: lint test-app test-molecule ## Everything: lint, app tests, Molecule
+test: lint test-unit test-molecule ## Everything: lint, app tests, Molecule
 
 clean: demo-clean ## Remove the venv and the demo container
 	rm -rf $(VENV)
