@@ -14,8 +14,8 @@ DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 # The default scenario runs on every Debian release in MATRIX; the other scenarios on MOLECULE_DISTRO.
-MATRIX ?= 12
-SCENARIOS := resilience
+MATRIX ?= 11 12
+SCENARIOS := resilience collection
 
 .PHONY: help venv docker image demo demo-clean lint test test-unit test-molecule clean
 
