@@ -14,10 +14,10 @@ DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 # The default scenario runs on every Debian release in MATRIX; the other scenarios on MOLECULE_DISTRO.
-MATRIX ?= 11 12
-SCENARIOS := resilience collection
+MATRIX ?= 11 12 13
+SCENARIOS := resilience hardened collection
 
-.PHONY: help venv docker image demo demo-clean lint test test-unit test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint bench test test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ test-molecule: venv docker ## Every Molecule scenario (default on each release o
 		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
 		molecule test -s $$scenario; \
 	done
+
+bench: venv image ## Benchmark the role's stack against the seed's setup; writes docs/benchmarks.md
+	@python bench/bench.py --image $(IMAGE)
 
 test: lint test-unit test-molecule ## Everything: lint, app tests, Molecule
 

@@ -13,6 +13,8 @@ class Config:
     SITE_NAME = "Hello from Flask"
     SECRET_KEY = None
     TRUSTED_PROXY_HOPS = 1
+    # /api/slow, for `make bench` only.
+    BENCH_ENDPOINTS = False
     # Environments that face real users refuse to start with a missing or well-known key.
     REQUIRE_SECRET_KEY = False
 

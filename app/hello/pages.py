@@ -1,6 +1,7 @@
 """Pages, static files and the health endpoint."""
 
 import re
+import time
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from jinja2 import TemplateNotFound
@@ -34,6 +35,20 @@ def request_info():
         host=request.host,
         script_root=request.script_root,
     )
+
+
+@bp.get("/api/slow")
+def slow():
+    """Waits like a call to a database would: for the benchmark of worker classes.
+
+    Off unless BENCH_ENDPOINTS is set (FLASK_BENCH_ENDPOINTS=true): a public endpoint that sleeps
+    on request would help anyone tie up the workers.
+    """
+    if not current_app.config["BENCH_ENDPOINTS"]:
+        abort(404)
+    milliseconds = min(max(request.args.get("ms", 50, type=int), 0), 1000)
+    time.sleep(milliseconds / 1000)
+    return jsonify(slept_ms=milliseconds)
 
 
 @bp.get("/<page>")

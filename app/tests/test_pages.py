@@ -53,3 +53,13 @@ def test_only_the_last_hop_is_trusted(client):
 def test_prefix_from_the_proxy_is_the_script_root(client):
     response = client.get("/", headers={"X-Forwarded-Prefix": "/hello"})
     assert b'href="/hello/static/style.css"' in response.data
+
+
+def test_slow_endpoint_is_off_by_default(client):
+    assert client.get("/api/slow").status_code == 404
+
+
+def test_slow_endpoint_waits_within_bounds(app):
+    app.config["BENCH_ENDPOINTS"] = True
+    response = app.test_client().get("/api/slow?ms=5000")
+    assert response.get_json() == {"slept_ms": 1000}
