@@ -40,26 +40,9 @@ def in_container(*argv, capture=True):
 
 
 def start_container(image):
+    """A fresh bench container, booted: any earlier one is removed first."""
     subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
-    run(
-        [
-            "docker", "run", "--detach", "--name", CONTAINER, "--hostname", CONTAINER,
-            "--cap-add", "SYS_ADMIN", "--cgroupns", "host",
-            "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            "--tmpfs", "/run", "--tmpfs", "/run/lock",
-            image, "/lib/systemd/systemd",
-        ],
-        capture_output=True,
-    )  # fmt: skip
-    for _ in range(60):
-        state = subprocess.run(
-            ["docker", "exec", CONTAINER, "systemctl", "is-system-running", "--wait"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()  # fmt: skip
-        if state in ("running", "degraded"):
-            return
-        time.sleep(1)
-    sys.exit(f"systemd in {CONTAINER} did not boot")
+    run([str(ROOT / "scripts/systemd-container.sh"), CONTAINER, image], stdout=subprocess.DEVNULL)
 
 
 def playbook(inventory, app_source, extra_vars=()):
