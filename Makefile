@@ -15,7 +15,7 @@ DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 # The default scenario runs on every Debian release in MATRIX; the other scenarios on MOLECULE_DISTRO.
 MATRIX ?= 11 12 13
-SCENARIOS := resilience hardened collection
+SCENARIOS := resilience hardened collection instances cluster
 
 .PHONY: help venv docker image demo demo-clean lint bench test test-unit test-molecule clean
 
