@@ -1,0 +1,259 @@
+"""Unit tests of the role's modules (plugins/modules), on real files in a temporary directory."""
+
+import importlib.util
+import os
+import socket
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+MODULES = Path(__file__).resolve().parents[1] / "plugins/modules"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, MODULES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+app_dirs = load("flask_gunicorn_app_dirs")
+instance = load("flask_gunicorn_instance")
+UID, GID = os.getuid(), os.getgid()
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.fixture
+def area(tmp_path):
+    """An app-writable area (shared/) and a directory outside it that must never change."""
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    (outside / "file").write_text("untouched")
+    return tmp_path / "shared", outside
+
+
+def test_creates_the_root_and_nested_directories_then_changes_nothing(area):
+    root, _ = area
+    changed, created = app_dirs.ensure_dirs(
+        str(root), ["instance", "uploads/images"], UID, GID, 0o750
+    )
+    assert changed
+    assert created == [str(root), f"{root}/instance", f"{root}/uploads", f"{root}/uploads/images"]
+    assert all(mode(path) == 0o750 for path in created)
+    assert app_dirs.ensure_dirs(str(root), ["instance", "uploads/images"], UID, GID, 0o750) == (
+        False,
+        [],
+    )
+
+
+def test_sets_the_mode_of_an_existing_directory(area):
+    root, _ = area
+    (root / "instance").mkdir(parents=True, mode=0o777)
+    os.chmod(root / "instance", 0o777)
+    changed, created = app_dirs.ensure_dirs(str(root), ["instance"], UID, GID, 0o750)
+    assert changed and f"{root}/instance" not in created
+    assert mode(root / "instance") == 0o750
+
+
+@pytest.mark.parametrize("planted", ["instance", "uploads"])
+def test_a_planted_link_is_refused_and_its_target_untouched(area, planted):
+    root, outside = area
+    root.mkdir()
+    (root / planted).symlink_to(outside)
+    with pytest.raises(app_dirs.PlantedLinkError, match=f"{root}/{planted} is a symbolic link"):
+        app_dirs.ensure_dirs(str(root), ["instance", "uploads/images"], UID, GID, 0o755)
+    assert mode(outside) == 0o700
+    assert sorted(os.listdir(outside)) == ["file"]
+
+
+def test_a_planted_link_in_place_of_the_root_is_refused(area):
+    root, outside = area
+    root.symlink_to(outside)
+    with pytest.raises(app_dirs.PlantedLinkError, match=f"{root} is a symbolic link"):
+        app_dirs.ensure_dirs(str(root), [], UID, GID, 0o755)
+    assert mode(outside) == 0o700
+
+
+def test_a_file_in_place_of_a_directory_is_refused(area):
+    root, _ = area
+    root.mkdir()
+    (root / "instance").write_text("")
+    with pytest.raises(app_dirs.PlantedLinkError, match="exists and is not a directory"):
+        app_dirs.ensure_dirs(str(root), ["instance"], UID, GID, 0o750)
+
+
+@pytest.mark.parametrize("path", ["../escape", "a/../../escape", "/absolute", "a/./b"])
+def test_paths_that_leave_the_area_are_refused(area, path):
+    root, _ = area
+    with pytest.raises(ValueError, match="relative path"):
+        app_dirs.ensure_dirs(str(root), [path], UID, GID, 0o750)
+
+
+def test_check_mode_reports_and_creates_nothing(area):
+    root, _ = area
+    changed, created = app_dirs.ensure_dirs(
+        str(root), ["instance"], UID, GID, 0o750, check_mode=True
+    )
+    assert changed and created == [str(root), f"{root}/instance"]
+    assert not root.exists()
+
+
+def account(home="/srv/news", shell="/usr/sbin/nologin", gecos="", gid=100):
+    return SimpleNamespace(pw_dir=home, pw_shell=shell, pw_gecos=gecos, pw_gid=gid)
+
+
+def lookup(table):
+    def get(name):
+        if name not in table:
+            raise KeyError(name)
+        return table[name]
+
+    return get
+
+
+def test_an_existing_account_the_role_did_not_create_is_refused():
+    users = lookup({"news": account(home="/var/spool/news")})
+    groups = lookup({"news": SimpleNamespace(gr_gid=100)})
+    with pytest.raises(
+        instance.Refused, match="flask_gunicorn_app_name: 'news' is an existing account"
+    ):
+        instance.check_account("news", "/srv/news", users, groups)
+
+
+def test_the_roles_own_account_is_accepted_and_a_new_name_is_free():
+    users = lookup({"shop": account(gecos=instance.account_marker("shop"))})
+    groups = lookup({"shop": SimpleNamespace(gr_gid=100)})
+    assert instance.check_account("shop", "/srv/shop", users, groups) is True
+    assert instance.check_account("blog", "/srv/blog", lookup({}), lookup({})) is False
+
+
+def test_an_account_of_an_earlier_role_version_is_recognised_by_its_home(tmp_path):
+    (tmp_path / "releases").mkdir()
+    users = lookup({"old": account(home=str(tmp_path))})
+    groups = lookup({"old": SimpleNamespace(gr_gid=100)})
+    assert instance.check_account("old", str(tmp_path), users, groups) is True
+
+
+def test_an_existing_group_without_the_account_is_refused():
+    with pytest.raises(instance.Refused, match="existing group"):
+        instance.check_account(
+            "adm", "/srv/adm", lookup({}), lookup({"adm": SimpleNamespace(gr_gid=4)})
+        )
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/", "/etc", "/srv", "/usr/lib/app", "/srv/a/../b", "srv/app", "/srv//app"]
+)
+def test_system_directories_and_unclear_forms_are_refused(path):
+    with pytest.raises(instance.Refused, match=f"flask_gunicorn_config_dir: {path!r}"):
+        instance.normalised_dir("flask_gunicorn_config_dir", path)
+
+
+def paths(tmp_path, **changes):
+    given = {
+        "name": "shop",
+        "base_dir": str(tmp_path / "srv/shop"),
+        "config_dir": str(tmp_path / "etc/shop"),
+        "socket_path": str(tmp_path / "run/shop.sock"),
+        "records": {},
+        "previous": {},
+        "unit_dir": str(tmp_path),
+    }
+    given.update(changes)
+    return given
+
+
+def test_free_paths_are_accepted(tmp_path):
+    (tmp_path / "run").mkdir(mode=0o755)
+    instance.check_paths(**paths(tmp_path))
+
+
+def test_an_existing_directory_the_role_did_not_make_is_refused(tmp_path):
+    (tmp_path / "etc/shop").mkdir(parents=True)
+    (tmp_path / "etc/shop/passwd").write_text("")
+    with pytest.raises(instance.Refused, match="existing directory that the role did not make"):
+        instance.check_paths(**paths(tmp_path))
+    (tmp_path / "etc/shop/gunicorn.conf.py").write_text("")
+    instance.check_paths(**paths(tmp_path))
+
+
+def test_another_instances_directories_and_socket_are_refused(tmp_path):
+    other = {"blog": {"base_dir": str(tmp_path / "srv"), "socket_path": "/run/blog.sock"}}
+    with pytest.raises(instance.Refused, match=r"overlaps .* of the instance 'blog'"):
+        instance.check_paths(**paths(tmp_path, records=other))
+    other = {"blog": {"base_dir": "/srv/blog", "socket_path": str(tmp_path / "run/shop.sock")}}
+    with pytest.raises(instance.Refused, match="is the socket of the instance 'blog'"):
+        instance.check_paths(**paths(tmp_path, records=other))
+
+
+def test_a_socket_path_that_is_not_free_for_a_socket_is_refused(tmp_path):
+    (tmp_path / "run").mkdir(mode=0o755)
+    (tmp_path / "run/shop.sock").write_text("")
+    with pytest.raises(instance.Refused, match="exists and is not a socket"):
+        instance.check_paths(**paths(tmp_path))
+    os.unlink(tmp_path / "run/shop.sock")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "run/shop.sock"))
+        with pytest.raises(instance.Refused, match="another program listens on"):
+            instance.check_paths(**paths(tmp_path))
+        (tmp_path / "shop.socket").write_text(f"ListenStream={tmp_path}/run/shop.sock\n")
+        instance.check_paths(**paths(tmp_path))
+
+
+def test_a_socket_where_others_can_write_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    os.chmod(tmp_path / "run", 0o1777)
+    with pytest.raises(instance.Refused, match="which users other than root can write"):
+        instance.check_paths(**paths(tmp_path))
+    with pytest.raises(instance.Refused, match="lies in the instance's own directories"):
+        instance.check_paths(
+            **paths(tmp_path, socket_path=str(tmp_path / "srv/shop/shared/s.sock"))
+        )
+
+
+SETTINGS = {"server_names": ["apps.example.test"], "tls_enabled": False, "http_port": 80}
+
+
+def test_instances_on_one_server_block_must_agree(tmp_path):
+    other = dict(SETTINGS, tls_enabled=True)
+    claims = {"apps.example.test": {"blog": other}}
+    with pytest.raises(instance.Refused, match=r"'shop' and 'blog' .* disagree on tls_enabled"):
+        instance.check_site(
+            "shop", "apps.example.test", ["apps.example.test"], SETTINGS, {}, claims, True
+        )
+    record = {"blog": {"site": "apps.example.test", "site_settings": other}}
+    with pytest.raises(instance.Refused, match="allow_site_change"):
+        instance.check_site(
+            "shop", "apps.example.test", ["apps.example.test"], SETTINGS, record, {}, False
+        )
+    instance.check_site(
+        "shop", "apps.example.test", ["apps.example.test"], SETTINGS, record, {}, True
+    )
+    agreeing = {"blog": {"site": "apps.example.test", "site_settings": SETTINGS}}
+    instance.check_site(
+        "shop", "apps.example.test", ["apps.example.test"], SETTINGS, agreeing, {}, False
+    )
+
+
+def test_a_server_name_belongs_to_one_server_block():
+    record = {
+        "blog": {
+            "site": "blog.example.test",
+            "server_names": ["blog.example.test", "www.example.test"],
+        }
+    }
+    with pytest.raises(instance.Refused, match=r"www\.example\.test already belongs"):
+        instance.check_site(
+            "shop",
+            "shop.example.test",
+            ["shop.example.test", "www.example.test"],
+            {},
+            record,
+            {},
+            False,
+        )
