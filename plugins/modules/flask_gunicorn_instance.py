@@ -82,6 +82,11 @@ SYSTEM_TREES = (
 )
 
 
+# What the role puts in an instance's base and configuration directories.
+BASE_MARKERS = ("releases", "shared")
+CONFIG_MARKERS = ("gunicorn.conf.py", "app.env")
+
+
 class Refused(Exception):
     """An input that would take over part of the host."""
 
@@ -168,14 +173,15 @@ def own_record(registry_dir, name):
         return json.load(handle)
 
 
-def check_directory(variable, path, previous, marker):
-    """An existing directory must be the instance's: recorded, made by an earlier role version
-    (holding marker), or empty (e.g. a mount point made for it)."""
+def check_directory(variable, path, previous, markers):
+    """An existing directory must be the instance's: recorded, holding what the role puts there
+    (an earlier role version, or a removal that kept the data), or empty (e.g. a mount point)."""
     if previous == path or not os.path.lexists(path):
         return
     if os.path.islink(path) or not os.path.isdir(path):
         raise Refused(f"{variable}: {path!r} exists and is not a directory")
-    if os.path.lexists(os.path.join(path, marker)) or not os.listdir(path):
+    holds_marker = any(os.path.lexists(os.path.join(path, marker)) for marker in markers)
+    if holds_marker or not os.listdir(path):
         return
     raise Refused(
         f"{variable}: {path!r} is an existing directory that the role did not make for this "
@@ -209,9 +215,9 @@ def check_paths(
                 f"flask_gunicorn_socket_path: {socket_path!r} is the socket of the instance "
                 f"{other!r}"
             )
-    check_directory("flask_gunicorn_base_dir", base_dir, previous.get("base_dir"), "releases")
+    check_directory("flask_gunicorn_base_dir", base_dir, previous.get("base_dir"), BASE_MARKERS)
     check_directory(
-        "flask_gunicorn_config_dir", config_dir, previous.get("config_dir"), "gunicorn.conf.py"
+        "flask_gunicorn_config_dir", config_dir, previous.get("config_dir"), CONFIG_MARKERS
     )
 
     if not socket_path.startswith("/") or os.path.normpath(socket_path) != socket_path:
