@@ -87,6 +87,11 @@ BASE_MARKERS = ("releases", "shared")
 CONFIG_MARKERS = ("gunicorn.conf.py", "app.env")
 
 
+def q(value):
+    """A value as the user wrote it, quoted (double quotes keep Ansible's YAML output readable)."""
+    return json.dumps(value)
+
+
 class Refused(Exception):
     """An input that would take over part of the host."""
 
@@ -120,12 +125,12 @@ def check_account(name, base_dir, getpwnam=pwd.getpwnam, getgrnam=grp.getgrnam):
     )
     if user is not None and not ours:
         raise Refused(
-            f"flask_gunicorn_app_name: {name!r} is an existing account on this host (home "
+            f"flask_gunicorn_app_name: {q(name)} is an existing account on this host (home "
             f"{user.pw_dir}) that the role did not create for this instance; choose another name"
         )
     if group is not None and not (ours and user.pw_gid == group.gr_gid):
         raise Refused(
-            f"flask_gunicorn_app_name: {name!r} is an existing group on this host that the role "
+            f"flask_gunicorn_app_name: {q(name)} is an existing group on this host that the role "
             "did not create for this instance; choose another name"
         )
     return ours
@@ -135,14 +140,15 @@ def normalised_dir(variable, value):
     """value as an absolute, normal path; refuse system trees and forms that hide what they name."""
     if not isinstance(value, str) or not value.startswith("/") or os.path.normpath(value) != value:
         raise Refused(
-            f"{variable}: {value!r} must be an absolute path written plainly (no trailing '/', "
-            "'//', '.' or '..')"
+            f"{variable}: {q(value)} must be an absolute path written plainly "
+            "(no trailing /, //, . or ..)"
         )
     if value.count("/") < 2 or any(
         value == tree or value.startswith(tree + "/") for tree in SYSTEM_TREES
     ):
         raise Refused(
-            f"{variable}: {value!r} is a system directory; give the instance a directory of its own"
+            f"{variable}: {q(value)} is a system directory; "
+            "give the instance a directory of its own"
         )
     return value
 
@@ -179,12 +185,12 @@ def check_directory(variable, path, previous, markers):
     if previous == path or not os.path.lexists(path):
         return
     if os.path.islink(path) or not os.path.isdir(path):
-        raise Refused(f"{variable}: {path!r} exists and is not a directory")
+        raise Refused(f"{variable}: {q(path)} exists and is not a directory")
     holds_marker = any(os.path.lexists(os.path.join(path, marker)) for marker in markers)
     if holds_marker or not os.listdir(path):
         return
     raise Refused(
-        f"{variable}: {path!r} is an existing directory that the role did not make for this "
+        f"{variable}: {q(path)} is an existing directory that the role did not make for this "
         "instance; give the instance a directory of its own"
     )
 
@@ -197,7 +203,7 @@ def check_paths(
     config_dir = normalised_dir("flask_gunicorn_config_dir", config_dir)
     if inside(base_dir, config_dir) or inside(config_dir, base_dir):
         raise Refused(
-            f"flask_gunicorn_base_dir {base_dir!r} and flask_gunicorn_config_dir {config_dir!r} "
+            f"flask_gunicorn_base_dir {q(base_dir)} and flask_gunicorn_config_dir {q(config_dir)} "
             "must not lie inside each other"
         )
     for other, record in records.items():
@@ -208,12 +214,12 @@ def check_paths(
             for claimed in (record.get("base_dir"), record.get("config_dir")):
                 if claimed and (inside(path, claimed) or inside(claimed, path)):
                     raise Refused(
-                        f"{variable}: {path!r} overlaps {claimed!r} of the instance {other!r}"
+                        f"{variable}: {q(path)} overlaps {q(claimed)} of the instance {q(other)}"
                     )
         if record.get("socket_path") == socket_path:
             raise Refused(
-                f"flask_gunicorn_socket_path: {socket_path!r} is the socket of the instance "
-                f"{other!r}"
+                f"flask_gunicorn_socket_path: {q(socket_path)} is the socket of the instance "
+                f"{q(other)}"
             )
     check_directory("flask_gunicorn_base_dir", base_dir, previous.get("base_dir"), BASE_MARKERS)
     check_directory(
@@ -222,11 +228,11 @@ def check_paths(
 
     if not socket_path.startswith("/") or os.path.normpath(socket_path) != socket_path:
         raise Refused(
-            f"flask_gunicorn_socket_path: {socket_path!r} must be an absolute path written plainly"
+            f"flask_gunicorn_socket_path: {q(socket_path)} must be an absolute path written plainly"
         )
     if inside(socket_path, base_dir) or inside(socket_path, config_dir):
         raise Refused(
-            f"flask_gunicorn_socket_path: {socket_path!r} lies in the instance's own directories; "
+            f"flask_gunicorn_socket_path: {q(socket_path)} lies in the instance own directories; "
             "put it where only root can write, e.g. /run/<name>.sock"
         )
     parent = os.path.dirname(socket_path)
@@ -234,18 +240,20 @@ def check_paths(
         info = os.stat(parent)
         if info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise Refused(
-                f"flask_gunicorn_socket_path: {socket_path!r} is in {parent}, which users other "
+                f"flask_gunicorn_socket_path: {q(socket_path)} is in {parent}, which users other "
                 "than root can write; put it where only root can write, e.g. /run/<name>.sock"
             )
     if os.path.lexists(socket_path):
         info = os.lstat(socket_path)
         if not stat.S_ISSOCK(info.st_mode):
-            raise Refused(f"flask_gunicorn_socket_path: {socket_path!r} exists and is not a socket")
+            raise Refused(
+                f"flask_gunicorn_socket_path: {q(socket_path)} exists and is not a socket"
+            )
         if previous.get("socket_path") != socket_path and not _socket_unit_listens(
             unit_dir, name, socket_path
         ):
             raise Refused(
-                f"flask_gunicorn_socket_path: {socket_path!r} is a socket another program "
+                f"flask_gunicorn_socket_path: {q(socket_path)} is a socket another program "
                 "listens on"
             )
 
@@ -269,7 +277,7 @@ def check_site(name, site, server_names, settings, records, run_claims, allow_si
         if other != name and claimed != settings:
             keys = _differences(settings, claimed)
             raise Refused(
-                f"the instances {name!r} and {other!r} share the server block {site!r} but "
+                f"the instances {q(name)} and {q(other)} share the server block {q(site)} but "
                 f"disagree on {', '.join(keys)}: give both the same values"
             )
     for other, record in sorted(records.items()):
@@ -280,18 +288,18 @@ def check_site(name, site, server_names, settings, records, run_claims, allow_si
         ):
             keys = _differences(settings, record.get("site_settings") or {})
             raise Refused(
-                f"the instance {name!r} shares the server block {site!r} with {other!r}, whose "
-                f"last run set other values for {', '.join(keys)}; give every instance on {site!r} "
-                "the same values, and run them together with flask_gunicorn_allow_site_change=true "
-                "to change them"
+                f"the instance {q(name)} shares the server block {q(site)} with {q(other)}, whose "
+                f"last run set other values for {', '.join(keys)}; give every instance on "
+                f"{q(site)} the same values, and run them together with "
+                "flask_gunicorn_allow_site_change=true to change them"
             )
         if record.get("site") != site:
             shared = sorted(set(server_names) & set(record.get("server_names") or []))
             if shared:
                 raise Refused(
                     f"flask_gunicorn_server_name: {', '.join(shared)} already belongs to the "
-                    f"server block of the instance {other!r}; instances that share names must list "
-                    "the same first name"
+                    f"server block of the instance {q(other)}; instances that share names must "
+                    "list the same first name"
                 )
 
 
