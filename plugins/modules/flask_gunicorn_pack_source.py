@@ -58,7 +58,7 @@ cmd:
 """
 
 # After the documentation, as Ansible modules have it.
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 # A fixed date after 1980: wheels (zip files) cannot hold earlier ones.
 MTIME = "@946684800"
