@@ -3,7 +3,7 @@
 import sqlite3
 from pathlib import Path
 
-from flask import Flask, current_app, g, jsonify
+from flask import Flask, current_app, g, jsonify, request
 
 HERE = Path(__file__).parent
 VERSION = (HERE / "VERSION").read_text().strip()
@@ -35,6 +35,11 @@ def create_app():
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok", version=VERSION)
+
+    @app.get("/whoami")
+    def whoami():
+        # No ProxyFix here: what the role's Gunicorn configuration alone gives an app.
+        return jsonify(remote_addr=request.remote_addr, scheme=request.scheme)
 
     @app.get("/notes")
     def count_notes():
