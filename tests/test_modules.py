@@ -261,3 +261,88 @@ def test_a_server_name_belongs_to_one_server_block():
             {},
             False,
         )
+
+
+applied = load("flask_gunicorn_applied")
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A service's files, its releases and its current link."""
+    (tmp_path / "etc").mkdir()
+    for name in ("app.service", "gunicorn.conf.py"):
+        (tmp_path / "etc" / name).write_text(f"{name} v1\n")
+    for release in ("r1", "r2"):
+        (tmp_path / "releases" / release).mkdir(parents=True)
+    (tmp_path / "current").symlink_to(tmp_path / "releases/r1")
+    return tmp_path
+
+
+def files_of(root):
+    return [str(root / "etc/app.service"), str(root / "etc/gunicorn.conf.py")]
+
+
+def test_nothing_recorded_is_pending(live):
+    result = applied.compare(str(live / "applied"), files_of(live), str(live / "releases/r1"))
+    assert result["pending"] and not result["recorded"]
+
+
+def test_a_recorded_state_is_not_pending_until_a_file_or_the_release_differs(live):
+    state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    assert applied.record(state, files, r1)
+    assert not applied.record(state, files, r1)
+    assert applied.compare(state, files, r1) == {
+        "recorded": True,
+        "release": r1,
+        "differs": [],
+        "pending": False,
+    }
+    assert applied.compare(state, files, str(live / "releases/r2"))["pending"]
+    (live / "etc/gunicorn.conf.py").write_text("workers = 9\n")
+    assert applied.compare(state, files, r1)["differs"] == [str(live / "etc/gunicorn.conf.py")]
+
+
+def test_restore_puts_back_the_files_their_modes_and_the_release(live):
+    state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    os.chmod(live / "etc/gunicorn.conf.py", 0o640)
+    applied.record(state, files, r1)
+    (live / "etc/gunicorn.conf.py").write_text("wsgi_app = 'typo'\n")
+    os.chmod(live / "etc/gunicorn.conf.py", 0o666)
+    (live / "etc/app.service").unlink()
+    (live / "current").unlink()
+    (live / "current").symlink_to(live / "releases/r2")
+    restored = applied.restore(state, str(live / "current"))
+    assert sorted(restored) == sorted([*files, str(live / "current")])
+    assert (live / "etc/gunicorn.conf.py").read_text() == "gunicorn.conf.py v1\n"
+    assert mode(live / "etc/gunicorn.conf.py") == 0o640
+    assert (live / "etc/app.service").read_text() == "app.service v1\n"
+    assert os.readlink(live / "current") == r1
+    assert applied.restore(state, str(live / "current")) == []
+
+
+def test_a_record_interrupted_while_replacing_the_previous_one_is_still_found(live):
+    state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    applied.record(state, files, r1)
+    os.rename(state, state + ".old")
+    assert applied.compare(state, files, r1)["recorded"]
+    assert applied.record(state, files, str(live / "releases/r2"))
+    assert not os.path.exists(state + ".old")
+    assert applied.compare(state, files, str(live / "releases/r2"))["release"].endswith("r2")
+
+
+def test_restore_without_a_record_changes_nothing(live):
+    assert applied.restore(str(live / "applied"), str(live / "current")) == []
+    assert os.readlink(live / "current") == str(live / "releases/r1")
+
+
+def test_a_link_or_a_service_left_on_another_release_is_pending(live):
+    state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    applied.record(state, files, r1)
+    assert not applied.compare(state, files, r1, str(live / "current"))["pending"]
+    (live / "current").unlink()
+    (live / "current").symlink_to(live / "releases/r2")
+    assert applied.compare(state, files, r1, str(live / "current"))["pending"]
+    (live / "releases/r1/src").mkdir()
+    assert not applied.compare(state, files, r1, None, str(live / "releases/r1/src"))["pending"]
+    assert applied.compare(state, files, r1, None, str(live / "releases/r2/src"))["pending"]
+    assert applied.compare(state, files, r1, None, "")["pending"]

@@ -34,6 +34,8 @@ def create_app():
 
     @app.get("/healthz")
     def healthz():
+        if (HERE / "HEALTH_FAILS").exists():
+            return jsonify(status="failing", version=VERSION), 500
         return jsonify(status="ok", version=VERSION)
 
     @app.get("/whoami")
