@@ -346,3 +346,52 @@ def test_a_link_or_a_service_left_on_another_release_is_pending(live):
     assert not applied.compare(state, files, r1, None, str(live / "releases/r1/src"))["pending"]
     assert applied.compare(state, files, r1, None, str(live / "releases/r2/src"))["pending"]
     assert applied.compare(state, files, r1, None, "")["pending"]
+
+
+lock = load("flask_gunicorn_lock")
+
+
+def test_this_run_is_named_by_its_ansible_playbook_ancestor():
+    name = lock.run_name(hostname="controller")
+    host, pid, start = name.split(":")
+    assert host == "controller" and int(pid) > 0 and start.isdigit()
+    assert lock.alive(name, 0, 60, hostname="controller")
+
+
+def test_a_dead_run_of_this_controller_is_not_alive_and_another_controllers_goes_stale():
+    assert not lock.alive("controller:999999999:1", 0, 60, hostname="controller")
+    assert not lock.alive(f"controller:{os.getpid()}:0", 0, 60, hostname="controller")
+    assert lock.alive("elsewhere:1:1", since=1000, stale_after=60, hostname="controller", now=1030)
+    assert not lock.alive(
+        "elsewhere:1:1", since=1000, stale_after=60, hostname="controller", now=1100
+    )
+
+
+def test_one_run_holds_the_lock_and_replaces_only_the_holder_it_was_told(tmp_path):
+    path = str(tmp_path / "flask_gunicorn.lock")
+    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1")
+    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1")
+    assert lock.acquire(path, "c:2:2", "") == (False, "c:1:1")
+    assert lock.acquire(path, "c:2:2", "c:9:9") == (False, "c:1:1")
+    assert not lock.release(path, "c:2:2")
+    assert lock.acquire(path, "c:2:2", "c:1:1") == (True, "c:2:2")
+    assert lock.read(path)[0] == "c:2:2"
+    assert lock.release(path, "c:2:2")
+    assert lock.read(path) == ("", 0.0)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_run_is_named_by_the_topmost_ansible_playbook_process(tmp_path):
+    """bash (10) -> ansible-playbook (20) -> its worker (30) -> sh (40) -> module (50)."""
+    tree = {
+        10: (1, "bash"),
+        20: (10, "python3\0/v/bin/ansible-playbook"),
+        30: (20, "python3\0/v/bin/ansible-playbook"),
+    }
+    tree.update({40: (30, "/bin/sh\0-c"), 50: (40, "python3")})
+    for pid, (parent, cmdline) in tree.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(cmdline.encode() + b"\0")
+        fields = ["S", str(parent)] + ["0"] * 17 + [str(1000 + pid)]
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (x) " + " ".join(fields))
+    assert lock.run_name(50, str(tmp_path), "controller") == "controller:20:1020"
