@@ -337,15 +337,18 @@ def test_restore_without_a_record_changes_nothing(live):
 
 def test_a_link_or_a_service_left_on_another_release_is_pending(live):
     state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    current = str(live / "current")
     applied.record(state, files, r1)
-    assert not applied.compare(state, files, r1, str(live / "current"))["pending"]
+    assert not applied.compare(state, files, r1, current)["pending"]
+    switched = os.lstat(current).st_mtime
+    assert not applied.compare(state, files, r1, current, switched + 0.5)["pending"]
+    assert not applied.compare(state, files, r1, current, switched - 0.5)["pending"]
+    # Started well before the link was switched, or not running at all.
+    assert applied.compare(state, files, r1, current, switched - 30)["pending"]
+    assert applied.compare(state, files, r1, current, 0)["pending"]
     (live / "current").unlink()
     (live / "current").symlink_to(live / "releases/r2")
-    assert applied.compare(state, files, r1, str(live / "current"))["pending"]
-    (live / "releases/r1/src").mkdir()
-    assert not applied.compare(state, files, r1, None, str(live / "releases/r1/src"))["pending"]
-    assert applied.compare(state, files, r1, None, str(live / "releases/r2/src"))["pending"]
-    assert applied.compare(state, files, r1, None, "")["pending"]
+    assert applied.compare(state, files, r1, current)["pending"]
 
 
 lock = load("flask_gunicorn_lock")

@@ -38,7 +38,8 @@ options:
     type: path
   service:
     description:
-      - With O(state=compare), the service unit; when it does not run O(release), it is pending.
+      - With O(state=compare), the service unit; when it does not run, or started before current
+        was last switched, it is pending.
     type: str
 author: flask-gunicorn project
 """
@@ -103,10 +104,14 @@ def load(applied_dir):
     return None
 
 
-def compare(applied_dir, files, release, current_link=None, service_cwd=None):
-    """What differs from the record. With current_link, a link naming another release is pending;
-    with service_cwd (the running service's working directory, "" when it does not run), a service
-    that does not run the release is pending: an interrupted run may have left either behind."""
+def compare(applied_dir, files, release, current_link=None, service_started=None):
+    """What differs from the record.
+
+    With current_link, a link that names another release is pending. With service_started (when
+    the running service started, seconds since the epoch; 0 when it does not run), a service that
+    does not run, or that started before current was last switched, is pending: an interrupted run
+    may have left either behind.
+    """
     record = load(applied_dir)
     if record is None:
         return {"recorded": False, "release": "", "differs": list(files), "pending": True}
@@ -122,8 +127,13 @@ def compare(applied_dir, files, release, current_link=None, service_cwd=None):
         pending = (
             pending or not os.path.islink(current_link) or os.readlink(current_link) != release
         )
-    if service_cwd is not None:
-        pending = pending or service_cwd != os.path.realpath(os.path.join(release, "src"))
+    if service_started is not None:
+        switched = (
+            os.lstat(current_link).st_mtime if current_link and os.path.islink(current_link) else 0
+        )
+        # The start time is known to the second (boot time) plus 1/100 s: a service started within
+        # a second after the switch is not taken for one started before it.
+        pending = pending or not service_started or switched > service_started + 1
     return {"recorded": True, "release": record["release"], "differs": differs, "pending": pending}
 
 
@@ -198,16 +208,22 @@ def restore(applied_dir, current_link):
     return restored
 
 
-def service_cwd(module, service):
-    """The running service's working directory, or "" when it does not run."""
+def service_started(module, service, proc="/proc"):
+    """When the service's main process started (seconds since the epoch), 0 when it does not run.
+
+    From /proc (readable without ptrace rights, unlike a process's cwd inside a container)."""
     rc, out, _ = module.run_command(["systemctl", "show", "--property=MainPID", "--value", service])
     pid = out.strip()
     if rc != 0 or pid in ("", "0"):
-        return ""
+        return 0
     try:
-        return os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return ""
+        with open(f"{proc}/{pid}/stat", encoding="utf-8") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open(f"{proc}/stat", encoding="utf-8") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return 0
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -227,7 +243,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    running = service_cwd(module, p["service"]) if p["service"] else None
+    running = service_started(module, p["service"]) if p["service"] else None
     current = p["current_link"] if p["state"] == "compare" else None
     result = compare(p["applied_dir"], p["files"], p["release"] or "", current, running)
     if p["state"] == "compare" or module.check_mode:
