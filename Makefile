@@ -56,16 +56,20 @@ test-unit: venv ## The sample app's tests and the role's interface tests (pytest
 	@echo "==> pytest app tests"
 	pytest -q app tests
 
-test-molecule: venv docker ## Every Molecule scenario (default on each release of MATRIX)
+test-molecule: venv docker ## Every Molecule scenario (default on each release of MATRIX), each timed
 	@for distro in $(MATRIX); do \
 		scripts/build-image.sh $$distro; \
 		echo "==> molecule test -s default (Debian $$distro)"; \
+		started=$$(date +%s); \
 		MOLECULE_DISTRO=$$distro molecule test -s default; \
+		echo "==> molecule test -s default (Debian $$distro) took $$(( $$(date +%s) - started )) s"; \
 	done
 	@scripts/build-image.sh $(MOLECULE_DISTRO)
 	@for scenario in $(SCENARIOS); do \
 		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
+		started=$$(date +%s); \
 		molecule test -s $$scenario; \
+		echo "==> molecule test -s $$scenario took $$(( $$(date +%s) - started )) s"; \
 	done
 
 bench: venv image ## Benchmark the role's stack against the seed's setup; writes docs/benchmarks.md
