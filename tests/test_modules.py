@@ -291,6 +291,9 @@ def test_a_recorded_state_is_not_pending_until_a_file_or_the_release_differs(liv
     state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
     assert applied.record(state, files, r1)
     assert not applied.record(state, files, r1)
+    # The copies hold secrets: nothing in the record is readable by anyone but root.
+    assert mode(state) == 0o700
+    assert {mode(os.path.join(state, name)) for name in os.listdir(state)} == {0o600}
     assert applied.compare(state, files, r1) == {
         "recorded": True,
         "release": r1,

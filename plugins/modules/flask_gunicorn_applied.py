@@ -151,13 +151,19 @@ def record(applied_dir, files, release):
         info = os.stat(path)
         copy = f"{number}.copy"
         shutil.copyfile(path, os.path.join(staging, copy))
+        # The copies hold secrets (the environment files): root's alone, like their directory.
+        os.chmod(os.path.join(staging, copy), 0o600)
         entries[path] = {
             "copy": copy,
             "mode": info.st_mode & 0o7777,
             "uid": info.st_uid,
             "gid": info.st_gid,
         }
-    with open(os.path.join(staging, INDEX), "w", encoding="utf-8") as handle:
+    with open(
+        os.open(os.path.join(staging, INDEX), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+        "w",
+        encoding="utf-8",
+    ) as handle:
         json.dump({"release": release, "files": entries}, handle, indent=1, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())
