@@ -401,3 +401,24 @@ def test_the_run_is_named_by_the_topmost_ansible_playbook_process(tmp_path):
         fields = ["S", str(parent)] + ["0"] * 17 + [str(1000 + pid)]
         (tmp_path / str(pid) / "stat").write_text(f"{pid} (x) " + " ".join(fields))
     assert lock.run_name(50, str(tmp_path), "controller") == "controller:20:1020"
+
+
+def test_the_lock_never_follows_a_link_and_refuses_a_directory_others_can_write(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("secret first line\n")
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o755)
+    path = str(locks / "flask_gunicorn.lock")
+    os.symlink(target, path)
+    with pytest.raises(lock.UnsafeLock, match="is a link"):
+        lock.acquire(path, "controller:1:1", "")
+    with pytest.raises(lock.UnsafeLock, match="is a link"):
+        lock.release(path, "controller:1:1")
+    assert target.read_text() == "secret first line\n"
+    os.unlink(path)
+    locks.chmod(0o777)
+    with pytest.raises(lock.UnsafeLock, match="writable by other users"):
+        lock.acquire(path, "controller:1:1", "")
+    assert not os.path.lexists(path)
+    locks.chmod(0o755)
+    assert lock.acquire(path, "controller:1:1", "") == (True, "controller:1:1")

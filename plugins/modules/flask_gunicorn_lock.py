@@ -22,8 +22,10 @@ options:
     description: What to do.
   path:
     type: path
-    default: /run/lock/flask_gunicorn.lock
-    description: The host's lock file.
+    default: /run/flask_gunicorn.lock
+    description:
+      - The host's lock file, in a directory only root writes (not the world-writable /run/lock,
+        where another user could put a link where root writes).
   owner:
     type: str
     description: This run's name (from O(state=owner)), for acquire and release.
@@ -72,6 +74,7 @@ acquired:
   returned: when state is acquire
 """
 
+import errno
 import os
 import socket
 import time
@@ -140,23 +143,45 @@ def alive(holder, since, stale_after, proc="/proc", hostname=None, now=None):
     return info is not None and info[1] == start
 
 
+class UnsafeLock(Exception):
+    """A link where the lock goes, or a directory others can write: root never writes there."""
+
+
+def _check_directory(path):
+    directory = os.path.dirname(path) or "."
+    info = os.stat(directory)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise UnsafeLock(
+            f"{directory} is writable by other users: put the lock where only root writes"
+        )
+
+
 def read(path):
-    """(holder, since) of the lock file, ("", 0) when free."""
+    """(holder, since) of the lock file, ("", 0) when free. A link there is never followed."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            holder = handle.read().strip()
-        return holder, os.stat(path).st_mtime
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return "", 0.0
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafeLock(f"{path} is a link: remove it, the lock is a plain file") from None
+        raise
+    with os.fdopen(descriptor, encoding="utf-8") as handle:
+        return handle.read().strip(), os.fstat(handle.fileno()).st_mtime
 
 
 def acquire(path, owner, replaceable):
     """Take the lock when it is free, ours, or held by replaceable; (acquired, holder)."""
+    _check_directory(path)
     holder, _ = read(path)
     if holder and holder not in (owner, replaceable):
         return False, holder
     temporary = f"{path}.{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as handle:
+    if os.path.lexists(temporary):
+        # Left by a killed run that had this process id; unlink(2) never follows a link.
+        os.unlink(temporary)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(temporary, flags, 0o644), "w", encoding="utf-8") as handle:
         handle.write(owner + "\n")
     if holder:
         os.rename(temporary, path)
@@ -188,7 +213,7 @@ def main():
                 "required": True,
                 "choices": ["owner", "alive", "read", "acquire", "release"],
             },
-            "path": {"type": "path", "default": "/run/lock/flask_gunicorn.lock"},
+            "path": {"type": "path", "default": "/run/flask_gunicorn.lock"},
             "owner": {"type": "str"},
             "holder": {"type": "str", "default": ""},
             "since": {"type": "float", "default": 0},
@@ -196,6 +221,13 @@ def main():
         },
         supports_check_mode=True,
     )
+    try:
+        run(module)
+    except UnsafeLock as error:
+        module.fail_json(msg=str(error))
+
+
+def run(module):
     p = module.params
     if p["state"] == "owner":
         module.exit_json(changed=False, owner=run_name())
