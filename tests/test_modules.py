@@ -23,6 +23,8 @@ def load(name):
 
 app_dirs = load("flask_gunicorn_app_dirs")
 instance = load("flask_gunicorn_instance")
+url_paths = load("flask_gunicorn_url_paths")
+health = load("flask_gunicorn_health")
 UID, GID = os.getuid(), os.getgid()
 
 
@@ -422,3 +424,143 @@ def test_the_lock_never_follows_a_link_and_refuses_a_directory_others_can_write(
     assert not os.path.lexists(path)
     locks.chmod(0o755)
     assert lock.acquire(path, "controller:1:1", "") == (True, "controller:1:1")
+@pytest.mark.parametrize(
+    ("prefix", "static", "static_dir", "health_path"),
+    [
+        ("", "/static", "hello/static", "/healthz"),
+        ("/shop", "/static/", "shop/static", "/healthz"),
+        ("/apps/shop.v2", "/assets/css", "static", "/health/ready?full=1&x=%2F"),
+        # The app serves its static files: the static path is not nginx's.
+        ("", "/", "", "/"),
+        ("", "", "", "/static/health"),
+        # The dot-file rule keeps /.well-known/ reachable; a dot inside a segment is no dot file.
+        ("/shop", "/static", "static", "/.well-known/health"),
+        ("/shop", "/static", "static", "/health.json"),
+    ],
+)
+def test_paths_nginx_routes_to_the_app_are_accepted(prefix, static, static_dir, health_path):
+    url_paths.check(prefix, static, static_dir, health_path)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "static", "health_path", "refused"),
+    [
+        # nginx's dot-file rule answers these itself: the app would never see a request.
+        ("/.git", "/static", "/healthz", 'flask_gunicorn_url_prefix: "/.git" has the path segment'),
+        ("/apps/.hidden", "/static", "/healthz", 'flask_gunicorn_url_prefix: "/apps/.hidden"'),
+        ("/.well-known", "/static", "/healthz", 'flask_gunicorn_url_prefix: "/.well-known"'),
+        ("/shop/", "/static", "/healthz", 'flask_gunicorn_url_prefix: "/shop/" must be a path'),
+        ("shop", "/static", "/healthz", 'flask_gunicorn_url_prefix: "shop" must be a path'),
+        ("", "/.static", "/healthz", 'flask_gunicorn_static_url_path: "/.static" has the path'),
+        # A static location of "/" takes every URL of the app.
+        ("", "/", "/healthz", 'flask_gunicorn_static_url_path: "/" would make nginx serve every'),
+        ("/shop", "", "/healthz", 'flask_gunicorn_static_url_path: "" would make nginx serve'),
+        ("", "static", "/healthz", 'flask_gunicorn_static_url_path: "static" must be a path'),
+        ("", "/st atic", "/healthz", 'flask_gunicorn_static_url_path: "/st atic" must be'),
+        ("", "/static;", "/healthz", 'flask_gunicorn_static_url_path: "/static;" must be'),
+        ("", "//", "/healthz", 'flask_gunicorn_static_url_path: "//" must be a path'),
+        # The health path.
+        (
+            "",
+            "/static",
+            "/static/health",
+            'flask_gunicorn_health_path: "/static/health" lies below',
+        ),
+        ("", "/static", "healthz", 'flask_gunicorn_health_path: "healthz" must be a URL path'),
+        ("", "/static", "", 'flask_gunicorn_health_path: "" must be a URL path'),
+        ("", "/static", "/health z", 'flask_gunicorn_health_path: "/health z" must be'),
+        ("", "/static", "/healthz\n", 'flask_gunicorn_health_path: "/healthz\\n" must be'),
+        ("", "/static", "/healthz#top", 'flask_gunicorn_health_path: "/healthz#top" must be'),
+        ("", "/static", "/health[1-2]", 'flask_gunicorn_health_path: "/health[1-2]" must be'),
+        ("", "/static", "/healthz%zz", 'flask_gunicorn_health_path: "/healthz%zz" must be'),
+        ("", "/static", "/a/../healthz", 'flask_gunicorn_health_path: "/a/../healthz" has a'),
+        ("", "/static", "/a/%2e%2E/healthz", "\"/a/%2e%2E/healthz\" has a '.' or '..'"),
+        ("", "/static", "/./healthz", 'flask_gunicorn_health_path: "/./healthz" has a'),
+        ("", "/static", "/.env", 'flask_gunicorn_health_path: "/.env" has a path segment'),
+        ("", "/static", "/%2Egit/x", 'flask_gunicorn_health_path: "/%2Egit/x" has a path'),
+    ],
+)
+def test_paths_nginx_answers_itself_are_refused_naming_variable_and_value(
+    prefix, static, health_path, refused
+):
+    with pytest.raises(url_paths.Refused, match=re.escape(refused)):
+        url_paths.check(prefix, static, "static", health_path)
+
+
+def dump(*responses):
+    """curl's --dump-header output: responses of a status line, headers and an empty line."""
+    return "".join(
+        f"{status}\r\n" + "".join(f"{h}\r\n" for h in headers) + "\r\n"
+        for status, headers in responses
+    )
+
+
+HEADER = "X-Flask-Gunicorn-Upstream"
+
+
+@pytest.mark.parametrize(
+    ("stdout", "status", "from_app"),
+    [
+        (dump(("HTTP/1.1 200 OK", ["Server: nginx", f"{HEADER}: 200"])), 200, True),
+        # HTTP/2 names headers in lowercase.
+        (dump(("HTTP/2 404", [f"{HEADER.lower()}: 404"])), 404, True),
+        # nginx's own answers: a dot file, a static file, the catch-all (no header at all).
+        (dump(("HTTP/1.1 404 Not Found", ["Server: nginx"])), 404, False),
+        (dump(("HTTP/1.1 403 Forbidden", [])), 403, False),
+        # After a retry nginx lists every upstream status; the last is the one the client got.
+        (dump(("HTTP/1.1 200 OK", [f"{HEADER}: 502, 200"])), 200, True),
+        # A header that does not give the status sent was not the app's.
+        (dump(("HTTP/1.1 404 Not Found", [f"{HEADER}: 200"])), 404, False),
+        (dump(("HTTP/1.1 200 OK", [f"{HEADER}:"])), 200, False),
+        # Only the last response counts (a 100 Continue first, say).
+        (
+            dump(("HTTP/1.1 100 Continue", [f"{HEADER}: 100"]), ("HTTP/1.1 404 Not Found", [])),
+            404,
+            False,
+        ),
+    ],
+)
+def test_the_probe_tells_the_apps_answer_from_nginxs(stdout, status, from_app):
+    answer = health.parse("http://localhost/healthz", HEADER, 0, stdout)
+    assert (answer.status, answer.from_app) == (status, from_app)
+
+
+def test_no_answer_carries_curls_error():
+    answer = health.parse("http://x/healthz", HEADER, 52, "", "curl: (52) Empty reply from server")
+    assert answer.status is None and not answer.from_app
+    assert "Empty reply from server" in answer.describe()
+    assert not health.judge(answer)
+
+
+def app(status):
+    return health.Answer("http://x/", status, True)
+
+
+def nginx(status):
+    return health.Answer("http://x/", status, False)
+
+
+@pytest.mark.parametrize(
+    ("answers", "healthy"),
+    [
+        ((app(200),), True),
+        ((app(404), app(200)), True),
+        # An app without the health URL whose "/" asks for a login, or redirects.
+        ((app(404), app(302)), True),
+        ((app(404), app(401)), True),
+        # nginx's own answers never count, on either URL.
+        ((nginx(200),), False),
+        ((nginx(404), None), False),
+        ((app(404), nginx(403)), False),
+        ((app(404), nginx(200)), False),
+        # The app answers, but not as a healthy app does.
+        ((app(503),), False),
+        ((app(502),), False),
+        ((app(301),), False),
+        ((app(404), app(500)), False),
+        ((app(404), app(404)), False),
+        ((app(404), None), False),
+    ],
+)
+def test_only_the_apps_healthy_answers_count(answers, healthy):
+    assert health.judge(*answers) is healthy
