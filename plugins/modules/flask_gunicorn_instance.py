@@ -57,6 +57,12 @@ owns_account:
   type: bool
   returned: always
 record: {description: What the role records for this instance., type: dict, returned: always}
+previous_site:
+  description: >-
+    The server block the instance's last run recorded, empty without a record: the one to leave
+    when its server names changed.
+  type: str
+  returned: always
 """
 
 import grp
@@ -177,6 +183,12 @@ def own_record(registry_dir, name):
         return {}
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def previous_site(previous):
+    """The server block of the instance's last run, from its record; empty without one (a first
+    run, or a role version before the records)."""
+    return previous.get("site") or ""
 
 
 def check_directory(variable, path, previous, markers):
@@ -347,7 +359,12 @@ def main():
         "server_names": p["server_names"],
         "site_settings": p["site_settings"],
     }
-    module.exit_json(changed=False, owns_account=owns_account, record=record)
+    module.exit_json(
+        changed=False,
+        owns_account=owns_account,
+        record=record,
+        previous_site=previous_site(previous),
+    )
 
 
 if __name__ == "__main__":
