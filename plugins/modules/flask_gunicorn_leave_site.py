@@ -26,8 +26,14 @@ options:
     elements: path
     default: []
   stash: {description: Where the files wait until restored or dropped., type: path, required: true}
-  sites_available: {description: nginx's sites-available., type: path, default: /etc/nginx/sites-available}
-  sites_enabled: {description: nginx's sites-enabled., type: path, default: /etc/nginx/sites-enabled}
+  sites_available:
+    description: nginx's sites-available.
+    type: path
+    default: /etc/nginx/sites-available
+  sites_enabled:
+    description: nginx's sites-enabled.
+    type: path
+    default: /etc/nginx/sites-enabled
   locations_base_dir:
     description: The directory of the server blocks' locations directories.
     type: path
@@ -80,15 +86,13 @@ def _conf_files(directory, prefix=""):
     return sorted(e for e in entries if e.startswith(prefix) and e.endswith(".conf"))
 
 
-def plan(
-    name, site, paths, sites_available, sites_enabled, locations_base_dir, tls_base_dir
-):
+def plan(name, site, paths, sites_available, sites_enabled, locations_base_dir, tls_base_dir):
     """What leaving site removes, as (paths that exist, whether the server block goes)."""
     locations_dir = os.path.join(locations_base_dir, site)
     own = f"{name}.conf"
     # Neighbours are the other instances' locations: the server block stays while one is left.
     neighbours = [e for e in _conf_files(locations_dir) if e != own]
-    wanted = list(paths) + [os.path.join(locations_dir, own)]
+    wanted = [*paths, os.path.join(locations_dir, own)]
     site_left = not neighbours
     site_file = f"{SITE_PREFIX}{site}.conf"
     if site_left:
@@ -106,10 +110,8 @@ def plan(
         if e != f"{SITE_PREFIX}{DEFAULT_SITE}.conf" and not (site_left and e == site_file)
     ]
     if not named_sites:
-        wanted += [os.path.join(sites_enabled, e) for e in _conf_files(sites_enabled, CATCH_ALL_PREFIX)]
-        wanted += [
-            os.path.join(sites_available, e) for e in _conf_files(sites_available, CATCH_ALL_PREFIX)
-        ]
+        for directory in (sites_enabled, sites_available):
+            wanted += [os.path.join(directory, e) for e in _conf_files(directory, CATCH_ALL_PREFIX)]
         wanted.append(os.path.join(tls_base_dir, "_catch_all"))
     return [p for p in dict.fromkeys(wanted) if os.path.lexists(p)], site_left
 
@@ -129,7 +131,7 @@ def leave(stash, moving):
     os.chmod(stash, 0o700)
     for path in moving:
         kept = os.path.join(stash, str(len(manifest)))
-        # A link is moved as a link (sites-enabled), a directory with its files and modes (TLS keys).
+        # A link moves as a link (sites-enabled), a directory with its files and modes (TLS keys).
         shutil.move(path, kept)
         manifest.append({"path": path, "kept": kept})
         with open(os.path.join(stash, MANIFEST), "w", encoding="utf-8") as handle:
