@@ -381,8 +381,17 @@ def test_leaving_then_restoring_puts_every_file_back_as_it_was(nginx):
 def test_dropping_deletes_the_stash_and_what_it_holds(nginx):
     moving, _ = plan(nginx, "hello", "_default")
     leave_site.leave(str(nginx.stash), moving)
+    (nginx.stash.parent / "shop").mkdir()
     assert leave_site.drop(str(nginx.stash)) is True
     assert not nginx.stash.exists()
+    # Kept for the other instance's stash, removed with the last one.
+    assert nginx.stash.parent.exists()
+    (nginx.stash.parent / "shop").rmdir()
+    leave_site.leave(str(nginx.stash), [])
+    assert not nginx.stash.exists()
+    leave_site.leave(str(nginx.stash), [str(nginx.available / "flask_gunicorn_catch_all_80.conf")])
+    assert leave_site.drop(str(nginx.stash)) is True
+    assert not nginx.stash.parent.exists()
     assert not any("_default" in path for path in snapshot(nginx.enabled.parent))
     assert leave_site.drop(str(nginx.stash)) is False
 
@@ -393,3 +402,17 @@ def test_a_stash_left_by_an_interrupted_run_is_extended_and_restored_whole(nginx
     leave_site.leave(str(nginx.stash), plan(nginx, "shop", "shop.example.test")[0])
     assert len(leave_site.restore(str(nginx.stash))) == 6
     assert snapshot(nginx.enabled.parent) == before
+
+
+def test_the_record_keeps_the_last_server_block_until_nginx_has_the_new_one():
+    new = {"name": "hello", "base_dir": "/srv/hello", "site": "other.example.test"}
+    new.update(server_names=["other.example.test"], site_settings={"https_port": 443})
+    assert instance.record_before_nginx(new, {}) == new
+    previous = {"name": "hello", "base_dir": "/srv/old", "site": "_default"}
+    previous.update(server_names=[], site_settings={"https_port": 8443})
+    assert instance.record_before_nginx(new, previous) == {
+        **new,
+        "site": "_default",
+        "server_names": [],
+        "site_settings": {"https_port": 8443},
+    }

@@ -65,6 +65,7 @@ site_left:
   returned: always
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,6 +128,8 @@ def _read_manifest(stash):
 def leave(stash, moving):
     """Move the paths into the stash, noting where each came from; return the manifest."""
     manifest = _read_manifest(stash)
+    if not moving:
+        return manifest
     os.makedirs(stash, mode=0o700, exist_ok=True)
     os.chmod(stash, 0o700)
     for path in moving:
@@ -158,10 +161,13 @@ def restore(stash):
 
 
 def drop(stash):
-    """Delete the stash; whether there was one."""
+    """Delete the stash, and the stashes' directory once empty; whether there was one."""
     if not os.path.lexists(stash):
         return False
     shutil.rmtree(stash)
+    # Not while another instance's stash is there.
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(stash))
     return True
 
 
