@@ -564,3 +564,156 @@ def nginx(status):
 )
 def test_only_the_apps_healthy_answers_count(answers, healthy):
     assert health.judge(*answers) is healthy
+def test_the_previous_site_comes_from_the_instances_own_record(tmp_path):
+    assert instance.previous_site(instance.own_record(str(tmp_path), "hello")) == ""
+    (tmp_path / "hello.json").write_text(json.dumps({"site": "_default"}))
+    (tmp_path / "other.json").write_text(json.dumps({"site": "other.example.test"}))
+    assert instance.previous_site(instance.own_record(str(tmp_path), "hello")) == "_default"
+
+
+leave_site = load("flask_gunicorn_leave_site")
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """An nginx configuration tree: hello alone on _default, shop and blog on shop.example.test."""
+    root = tmp_path / "nginx"
+    dirs = SimpleNamespace(
+        available=root / "sites-available",
+        enabled=root / "sites-enabled",
+        locations=root / "flask_gunicorn",
+        tls=root / "tls",
+        stash=tmp_path / "stash" / "hello",
+    )
+    for directory in (dirs.available, dirs.enabled):
+        directory.mkdir(parents=True)
+    for site, names in (("_default", ["hello"]), ("shop.example.test", ["shop", "blog"])):
+        (dirs.available / f"flask_gunicorn_site_{site}.conf").write_text(f"server {site}")
+        (dirs.enabled / f"flask_gunicorn_site_{site}.conf").symlink_to(
+            dirs.available / f"flask_gunicorn_site_{site}.conf"
+        )
+        (dirs.locations / site).mkdir(parents=True)
+        for name in names:
+            (dirs.locations / site / f"{name}.conf").write_text(f"location {name}")
+        (dirs.tls / site).mkdir(parents=True, mode=0o700)
+        (dirs.tls / site / "key.pem").write_text("key")
+        os.chmod(dirs.tls / site / "key.pem", 0o600)
+    for port in (80, 443):
+        name = f"flask_gunicorn_catch_all_{port}.conf"
+        (dirs.available / name).write_text("catch-all")
+        (dirs.enabled / name).symlink_to(dirs.available / name)
+    return dirs
+
+
+def plan(dirs, name, site, paths=()):
+    return leave_site.plan(
+        name,
+        site,
+        [str(p) for p in paths],
+        str(dirs.available),
+        str(dirs.enabled),
+        str(dirs.locations),
+        str(dirs.tls),
+    )
+
+
+def snapshot(root):
+    """Every path under root with its kind, mode and content or target."""
+    found = {}
+    for path in sorted(Path(root).rglob("*")):
+        info = os.lstat(path)
+        if path.is_symlink():
+            found[str(path)] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[str(path)] = ("dir", stat.S_IMODE(info.st_mode))
+        else:
+            found[str(path)] = ("file", stat.S_IMODE(info.st_mode), path.read_text())
+    return found
+
+
+def test_the_last_instance_takes_its_server_block_along(nginx):
+    moving, site_left = plan(nginx, "hello", "_default")
+    assert site_left is True
+    assert moving == [
+        str(nginx.locations / "_default/hello.conf"),
+        str(nginx.enabled / "flask_gunicorn_site__default.conf"),
+        str(nginx.available / "flask_gunicorn_site__default.conf"),
+        str(nginx.locations / "_default"),
+        str(nginx.tls / "_default"),
+    ]
+
+
+def test_a_shared_server_block_stays_while_another_instance_is_on_it(nginx):
+    moving, site_left = plan(nginx, "shop", "shop.example.test")
+    assert site_left is False
+    assert moving == [str(nginx.locations / "shop.example.test/shop.conf")]
+
+
+def test_the_catch_alls_go_with_the_last_server_block_that_has_names(nginx):
+    os.unlink(nginx.locations / "shop.example.test/blog.conf")
+    moving, site_left = plan(nginx, "shop", "shop.example.test", [nginx.available / "shop.conf"])
+    assert site_left is True
+    # The upstream given in paths does not exist: only what exists is moved.
+    assert str(nginx.available / "shop.conf") not in moving
+    assert str(nginx.enabled / "flask_gunicorn_site_shop.example.test.conf") in moving
+    # Only the server block without names is left: the catch-alls would clash with its default.
+    assert [p for p in moving if "catch_all" in os.path.basename(p)] == [
+        str(nginx.enabled / "flask_gunicorn_catch_all_443.conf"),
+        str(nginx.enabled / "flask_gunicorn_catch_all_80.conf"),
+        str(nginx.available / "flask_gunicorn_catch_all_443.conf"),
+        str(nginx.available / "flask_gunicorn_catch_all_80.conf"),
+    ]
+
+
+def test_leaving_then_restoring_puts_every_file_back_as_it_was(nginx):
+    before = snapshot(nginx.enabled.parent)
+    moving, _ = plan(nginx, "hello", "_default")
+    leave_site.leave(str(nginx.stash), moving)
+    assert not (nginx.tls / "_default").exists()
+    assert not os.path.lexists(nginx.enabled / "flask_gunicorn_site__default.conf")
+    assert mode(nginx.stash) == 0o700
+    # What a failed run may have made in the meantime is replaced by what was there.
+    (nginx.locations / "_default").mkdir()
+    assert leave_site.restore(str(nginx.stash)) == list(reversed(moving))
+    assert snapshot(nginx.enabled.parent) == before
+    assert not nginx.stash.exists()
+
+
+def test_dropping_deletes_the_stash_and_what_it_holds(nginx):
+    moving, _ = plan(nginx, "hello", "_default")
+    leave_site.leave(str(nginx.stash), moving)
+    (nginx.stash.parent / "shop").mkdir()
+    assert leave_site.drop(str(nginx.stash)) is True
+    assert not nginx.stash.exists()
+    # Kept for the other instance's stash, removed with the last one.
+    assert nginx.stash.parent.exists()
+    (nginx.stash.parent / "shop").rmdir()
+    leave_site.leave(str(nginx.stash), [])
+    assert not nginx.stash.exists()
+    leave_site.leave(str(nginx.stash), [str(nginx.available / "flask_gunicorn_catch_all_80.conf")])
+    assert leave_site.drop(str(nginx.stash)) is True
+    assert not nginx.stash.parent.exists()
+    assert not any("_default" in path for path in snapshot(nginx.enabled.parent))
+    assert leave_site.drop(str(nginx.stash)) is False
+
+
+def test_a_stash_left_by_an_interrupted_run_is_extended_and_restored_whole(nginx):
+    before = snapshot(nginx.enabled.parent)
+    leave_site.leave(str(nginx.stash), plan(nginx, "hello", "_default")[0])
+    leave_site.leave(str(nginx.stash), plan(nginx, "shop", "shop.example.test")[0])
+    assert len(leave_site.restore(str(nginx.stash))) == 6
+    assert snapshot(nginx.enabled.parent) == before
+
+
+def test_the_record_keeps_the_last_server_block_until_nginx_has_the_new_one():
+    new = {"name": "hello", "base_dir": "/srv/hello", "site": "other.example.test"}
+    new.update(server_names=["other.example.test"], site_settings={"https_port": 443})
+    assert instance.record_before_nginx(new, {}) == new
+    previous = {"name": "hello", "base_dir": "/srv/old", "site": "_default"}
+    previous.update(server_names=[], site_settings={"https_port": 8443})
+    assert instance.record_before_nginx(new, previous) == {
+        **new,
+        "site": "_default",
+        "server_names": [],
+        "site_settings": {"https_port": 8443},
+    }

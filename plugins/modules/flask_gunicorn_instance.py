@@ -57,6 +57,19 @@ owns_account:
   type: bool
   returned: always
 record: {description: What the role records for this instance., type: dict, returned: always}
+record_before_nginx:
+  description: >-
+    What the role records before its nginx phase: the new claims, with the server block (site,
+    server names, settings) of the last run kept until nginx serves the new one, so a run that
+    fails or stops before then leaves a record of what nginx has.
+  type: dict
+  returned: always
+previous_site:
+  description: >-
+    The server block the instance's last run recorded, empty without a record: the one to leave
+    when its server names changed.
+  type: str
+  returned: always
 """
 
 import grp
@@ -177,6 +190,22 @@ def own_record(registry_dir, name):
         return {}
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def previous_site(previous):
+    """The server block of the instance's last run, from its record; empty without one (a first
+    run, or a role version before the records)."""
+    return previous.get("site") or ""
+
+
+SITE_KEYS = ("site", "server_names", "site_settings")
+
+
+def record_before_nginx(record, previous):
+    """record, with the server block of the previous record while it is still the one nginx has."""
+    if not previous.get("site"):
+        return record
+    return {**record, **{key: previous.get(key) for key in SITE_KEYS}}
 
 
 def check_directory(variable, path, previous, markers):
@@ -347,7 +376,13 @@ def main():
         "server_names": p["server_names"],
         "site_settings": p["site_settings"],
     }
-    module.exit_json(changed=False, owns_account=owns_account, record=record)
+    module.exit_json(
+        changed=False,
+        owns_account=owns_account,
+        record=record,
+        record_before_nginx=record_before_nginx(record, previous),
+        previous_site=previous_site(previous),
+    )
 
 
 if __name__ == "__main__":
