@@ -424,6 +424,8 @@ def test_the_lock_never_follows_a_link_and_refuses_a_directory_others_can_write(
     assert not os.path.lexists(path)
     locks.chmod(0o755)
     assert lock.acquire(path, "controller:1:1", "") == (True, "controller:1:1")
+
+
 @pytest.mark.parametrize(
     ("prefix", "static", "static_dir", "health_path"),
     [
@@ -564,6 +566,8 @@ def nginx(status):
 )
 def test_only_the_apps_healthy_answers_count(answers, healthy):
     assert health.judge(*answers) is healthy
+
+
 def test_the_previous_site_comes_from_the_instances_own_record(tmp_path):
     assert instance.previous_site(instance.own_record(str(tmp_path), "hello")) == ""
     (tmp_path / "hello.json").write_text(json.dumps({"site": "_default"}))
