@@ -721,3 +721,15 @@ def test_the_record_keeps_the_last_server_block_until_nginx_has_the_new_one():
         "server_names": [],
         "site_settings": {"https_port": 8443},
     }
+
+
+def test_a_live_socket_moves_only_when_the_user_allows_it():
+    previous = {"socket_path": "/run/hello.sock"}
+    instance.check_socket_move("/run/hello.sock", previous, False)
+    instance.check_socket_move("/run/hello-2.sock", {}, False)
+    instance.check_socket_move("/run/hello-2.sock", previous, True)
+    with pytest.raises(instance.Refused) as refused:
+        instance.check_socket_move("/run/hello-2.sock", previous, False)
+    message = str(refused.value)
+    assert message.startswith('flask_gunicorn_socket_path: "/run/hello-2.sock" moves')
+    assert '"/run/hello.sock"' in message and "flask_gunicorn_allow_socket_move=true" in message

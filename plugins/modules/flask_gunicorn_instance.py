@@ -34,6 +34,10 @@ options:
     description: Let this run change settings that instances applied in earlier runs recorded.
     type: bool
     default: false
+  allow_socket_move:
+    description: Let this run move the socket of an instance that listens elsewhere (a restart).
+    type: bool
+    default: false
   registry_dir:
     description: Where the instances' records are.
     type: path
@@ -57,6 +61,10 @@ owns_account:
   type: bool
   returned: always
 record: {description: What the role records for this instance., type: dict, returned: always}
+previous_socket_path:
+  description: The socket path of the instance's last run, empty without a record.
+  type: str
+  returned: always
 record_before_nginx:
   description: >-
     What the role records before its nginx phase: the new claims, with the server block (site,
@@ -296,6 +304,18 @@ def _socket_unit_listens(unit_dir, name, socket_path):
         return False
 
 
+def check_socket_move(socket_path, previous, allow_socket_move):
+    """A socket that moves restarts: the user says so, as nothing can hold requests meanwhile."""
+    recorded = previous.get("socket_path")
+    if recorded and recorded != socket_path and not allow_socket_move:
+        raise Refused(
+            f"flask_gunicorn_socket_path: {q(socket_path)} moves the socket of the instance from "
+            f"{q(recorded)}, which means restarting the socket and the service at once: requests "
+            "that arrive in that moment fail. Run with flask_gunicorn_allow_socket_move=true to "
+            "move it, or keep the recorded path"
+        )
+
+
 def _differences(mine, theirs):
     return sorted(key for key in set(mine) | set(theirs) if mine.get(key) != theirs.get(key))
 
@@ -345,6 +365,7 @@ def main():
             "site_settings": {"type": "dict", "default": {}},
             "run_claims": {"type": "dict", "default": {}},
             "allow_site_change": {"type": "bool", "default": False},
+            "allow_socket_move": {"type": "bool", "default": False},
             "registry_dir": {"type": "path", "default": "/var/lib/flask_gunicorn/instances"},
         },
         supports_check_mode=True,
@@ -356,6 +377,7 @@ def main():
         owns_account = check_account(p["name"], p["base_dir"])
         check_paths(p["name"], p["base_dir"], p["config_dir"], p["socket_path"], records, previous)
         if p["state"] == "present":
+            check_socket_move(p["socket_path"], previous, p["allow_socket_move"])
             check_site(
                 p["name"],
                 p["site"],
@@ -382,6 +404,7 @@ def main():
         record=record,
         record_before_nginx=record_before_nginx(record, previous),
         previous_site=previous_site(previous),
+        previous_socket_path=previous.get("socket_path") or "",
     )
 
 
