@@ -13,11 +13,15 @@ export MOLECULE_DISTRO ?= 12
 DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
-# The default scenario runs on every Debian release in MATRIX; the other scenarios on MOLECULE_DISTRO.
-MATRIX ?= 11 12 13
-SCENARIOS := resilience hardened collection instances cluster
+# Every scenario runs on MOLECULE_DISTRO; the smoke path (one host: converge, idempotence, the
+# default scenario's verify) also runs on each Debian release in MATRIX.
+MATRIX ?= 11 13
+SCENARIOS := default resilience hardened collection instances cluster
+# Each part of make test adds a line "<seconds> s  <part>" here; the summary prints at the end.
+TIMES := $(CURDIR)/.make-test-times
+timed = started=$$(date +%s); $(2); echo "$$(( $$(date +%s) - started )) s  $(1)" | tee -a $(TIMES)
 
-.PHONY: help venv docker image demo demo-clean lint bench test test-unit test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint bench test test-quick test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,26 +60,35 @@ test-unit: venv ## The sample app's tests and the role's interface tests (pytest
 	@echo "==> pytest app tests"
 	pytest -q app tests
 
-test-molecule: venv docker ## Every Molecule scenario (default on each release of MATRIX), each timed
+test-molecule: venv docker ## Every Molecule scenario, and the smoke path on each release of MATRIX, each timed
 	@for distro in $(MATRIX); do \
 		scripts/build-image.sh $$distro; \
-		echo "==> molecule test -s default (Debian $$distro)"; \
-		started=$$(date +%s); \
-		MOLECULE_DISTRO=$$distro molecule test -s default; \
-		echo "==> molecule test -s default (Debian $$distro) took $$(( $$(date +%s) - started )) s"; \
+		echo "==> molecule test -s smoke (Debian $$distro)"; \
+		$(call timed,molecule smoke (Debian $$distro),MOLECULE_DISTRO=$$distro molecule test -s smoke); \
 	done
 	@scripts/build-image.sh $(MOLECULE_DISTRO)
 	@for scenario in $(SCENARIOS); do \
 		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
-		started=$$(date +%s); \
-		molecule test -s $$scenario; \
-		echo "==> molecule test -s $$scenario took $$(( $$(date +%s) - started )) s"; \
+		$(call timed,molecule $$scenario (Debian $(MOLECULE_DISTRO)),molecule test -s $$scenario); \
 	done
+
+test-quick: venv docker ## A developer's loop: lint, unit tests and the smoke path on MOLECULE_DISTRO
+	@rm -f $(TIMES)
+	@$(call timed,lint,$(MAKE) --no-print-directory lint)
+	@$(call timed,unit tests,$(MAKE) --no-print-directory test-unit)
+	@scripts/build-image.sh $(MOLECULE_DISTRO)
+	@$(call timed,molecule smoke (Debian $(MOLECULE_DISTRO)),molecule test -s smoke)
+	@echo "==> make test-quick: the time of each part"; cat $(TIMES)
 
 bench: venv image ## Benchmark the role's stack against the seed's setup; writes docs/benchmarks.md
 	@python bench/bench.py --image $(IMAGE)
 
-test: lint test-unit test-molecule ## Everything: lint, app tests, Molecule
+test: venv docker ## Everything: lint, unit tests, every Molecule scenario; prints each part's time
+	@rm -f $(TIMES)
+	@$(call timed,lint,$(MAKE) --no-print-directory lint)
+	@$(call timed,unit tests,$(MAKE) --no-print-directory test-unit)
+	@$(MAKE) --no-print-directory test-molecule
+	@echo "==> make test: the time of each part"; cat $(TIMES)
 
 clean: demo-clean ## Remove the venv and the demo container
 	rm -rf $(VENV)
