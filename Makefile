@@ -17,7 +17,7 @@ IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 MATRIX ?= 11 12 13
 SCENARIOS := resilience hardened collection instances cluster
 
-.PHONY: help venv docker image demo demo-clean lint bench test test-unit test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint docs bench test test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: venv ## yamllint, ansible-lint (production profile) and ruff
 	@echo "==> ruff"
 	ruff check .
 	ruff format --check .
+
+docs: venv ## Rewrite the READMEs' variable tables from the roles' meta/argument_specs.yml
+	@python scripts/role_docs.py
 
 test-unit: venv ## The sample app's tests and the role's interface tests (pytest)
 	@echo "==> pytest app tests"
