@@ -171,9 +171,9 @@ def readme_roles(root: Path = ROOT) -> dict[Path, list[str]]:
     return readmes
 
 
-def render(text: str, readme_roles_: list[str], root: Path = ROOT) -> str:
+def render(text: str, tabled_roles: list[str], root: Path = ROOT) -> str:
     """The README text with each role's block between its markers rewritten."""
-    for role in readme_roles_:
+    for role in tabled_roles:
         begin, end = begin_marker(role), end_marker(role)
         if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
             raise SpecError(f"the README needs one {begin!r} line, then one {end!r} line")
@@ -185,8 +185,8 @@ def render(text: str, readme_roles_: list[str], root: Path = ROOT) -> str:
 def expected_readmes(root: Path = ROOT) -> dict[Path, str]:
     """Each README as `make docs` writes it."""
     return {
-        path: render(path.read_text(), readme_roles_, root)
-        for path, readme_roles_ in readme_roles(root).items()
+        path: render(path.read_text(), tabled_roles, root)
+        for path, tabled_roles in readme_roles(root).items()
     }
 
 
