@@ -21,7 +21,7 @@ SCENARIOS := default resilience hardened collection instances cluster
 TIMES := $(CURDIR)/.make-test-times
 timed = started=$$(date +%s); $(2); echo "$$(( $$(date +%s) - started )) s  $(1)" | tee -a $(TIMES)
 
-.PHONY: help venv docker image demo demo-clean lint bench test test-quick test-unit test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint docs bench test test-quick test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ lint: venv ## yamllint, ansible-lint (production profile) and ruff
 	@echo "==> ruff"
 	ruff check .
 	ruff format --check .
+
+docs: venv ## Rewrite the READMEs' variable tables from the roles' meta/argument_specs.yml
+	@python scripts/role_docs.py
 
 test-unit: venv ## The sample app's tests and the role's interface tests (pytest)
 	@echo "==> pytest app tests"

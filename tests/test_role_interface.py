@@ -1,9 +1,12 @@
 """Each role's public interface is stated three times: defaults, argument specs and the README.
 
-These tests fail when one of them names a variable the others do not, when a template lacks the
-managed-file header, or when ansible-doc cannot show a role's entry points.
+The argument specs are the source: the README tables are generated from them (make docs,
+scripts/role_docs.py). These tests fail when one of the three names a variable the others do not,
+when a README table is not what the script writes, when a template lacks the managed-file header,
+or when ansible-doc cannot show a role's entry points.
 """
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -27,6 +30,16 @@ ENTRY_POINTS = {
 # The project README documents these roles' variables in full; another role's variables are left
 # to its own README, or listed there in full too.
 PROJECT_README_ROLES = {"flask_gunicorn"}
+
+
+def load_role_docs():
+    spec = importlib.util.spec_from_file_location("role_docs", ROOT / "scripts/role_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+role_docs = load_role_docs()
 
 
 def defaults(role):
@@ -117,6 +130,42 @@ def test_readme_table_lists_exactly_the_role_variables(role):
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_role_readme_lists_exactly_the_role_variables(role):
     assert readme_variables(ROLES[role] / "README.md", role) == defaults(role)
+
+
+def test_role_docs_covers_the_same_readmes():
+    assert set(role_docs.PROJECT_README_ROLES) == PROJECT_README_ROLES
+    assert set(role_docs.roles(ROOT)) == set(ROLES)
+
+
+@pytest.mark.parametrize(
+    "readme",
+    sorted(role_docs.readme_roles(ROOT)),
+    ids=lambda path: str(path.relative_to(ROOT)),
+)
+def test_readme_tables_are_generated_from_argument_specs(readme):
+    # A difference means an edited table or spec: change the spec and run make docs.
+    assert readme.read_text() == role_docs.expected_readmes(ROOT)[readme]
+
+
+def test_a_jinja_default_is_shown_in_its_readable_form():
+    option = {
+        "default": "/run/{{ flask_gunicorn_app_name }}.sock",
+        "description": ["The socket.", "Default: C(/run/<name>.sock)."],
+    }
+    assert role_docs.row("x_socket", option) == "| `x_socket` | `/run/<name>.sock` | The socket. |"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"default": "{{ x_other }}", "description": "No readable form."},
+        {"default": "plain", "description": ["A plain default.", "Default: something else."]},
+    ],
+    ids=["jinja without readable form", "readable form of a plain default"],
+)
+def test_a_readable_default_is_there_exactly_for_jinja_defaults(option):
+    with pytest.raises(role_docs.SpecError):
+        role_docs.row("x_option", option)
 
 
 def included_templates():
