@@ -15,7 +15,7 @@ description:
   - Each file or link is made under a temporary name in the directory of its destination and renamed
     over it, so nginx never reads half a file. A link or a file found at a destination is replaced,
     never followed. What was there is kept in memory until the test passed.
-  - The test runs only when a path changed or O(pending) is true. The module never reloads nginx:
+  - The test runs only when a path changed or O(pending) is true. The module never reloads nginx;
     the task reports a change, which notifies the role's handler.
   - A directory found at a destination or in O(remove) fails the module before anything changes.
     The directories the files go in must exist.
