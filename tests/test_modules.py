@@ -1,8 +1,10 @@
 """Unit tests of the role's modules (plugins/modules), on real files in a temporary directory."""
 
+import grp
 import importlib.util
 import json
 import os
+import pwd
 import re
 import socket
 import stat
@@ -773,6 +775,7 @@ def conf(tmp_path):
     for directory in (dirs.available, dirs.enabled, dirs.tls, dirs.outside):
         directory.mkdir(parents=True)
     (dirs.available / "site.conf").write_text("server { old; }\n")
+    os.chmod(dirs.available / "site.conf", 0o644)
     (dirs.enabled / "site.conf").symlink_to(dirs.available / "site.conf")
     (dirs.available / "default").write_text("server { default; }\n")
     (dirs.enabled / "default").symlink_to(dirs.available / "default")
@@ -931,11 +934,13 @@ def run_module(tmp_path, **args):
     return json.loads(completed.stdout)
 
 
-def module_args(conf):
+def module_args(conf, site="server { new; }\n", key="NEW KEY\n"):
+    # The user running the tests owns the files: root by default, as on a host.
+    owned = {"owner": pwd.getpwuid(UID).pw_name, "group": grp.getgrgid(GID).gr_name}
     return {
         "files": [
-            {"dest": str(conf.available / "site.conf"), "content": "server { new; }\n"},
-            {"dest": str(conf.tls / "key.pem"), "secret_content": "NEW KEY\n", "mode": "0600"},
+            {"dest": str(conf.available / "site.conf"), "content": site, **owned},
+            {"dest": str(conf.tls / "key.pem"), "secret_content": key, "mode": "0600", **owned},
         ],
         "enable": [str(conf.available / "site.conf")],
         "sites_enabled": str(conf.enabled),
@@ -968,3 +973,11 @@ def test_the_module_fails_with_nginxs_message_and_keeps_the_key_out_of_it(conf, 
         ' nginx said: nginx: [emerg] unknown directive "bad"'
     )
     assert "NEW KEY" not in json.dumps(result)
+
+
+def test_the_module_reports_no_change_and_runs_no_test_when_all_is_in_place(conf, tmp_path):
+    os.unlink(conf.enabled / "default")
+    result = run_module(tmp_path, **module_args(conf, "server { old; }\n", "OLD KEY\n"))
+    # The test would refuse: it did not run.
+    assert result["changed"] is False and result["tested"] is False
+    assert result["changed_paths"] == [] and result["reload_needed"] is False
