@@ -1,11 +1,15 @@
 """Unit tests of the role's modules (plugins/modules), on real files in a temporary directory."""
 
+import grp
 import importlib.util
 import json
 import os
+import pwd
 import re
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -733,3 +737,247 @@ def test_a_live_socket_moves_only_when_the_user_allows_it():
     message = str(refused.value)
     assert message.startswith('flask_gunicorn_socket_path: "/run/hello-2.sock" moves')
     assert '"/run/hello.sock"' in message and "flask_gunicorn_allow_socket_move=true" in message
+
+
+def test_the_catch_alls_stay_for_the_named_server_block_the_instance_goes_to(nginx):
+    os.unlink(nginx.locations / "shop.example.test/blog.conf")
+    # Left before the new files are written: the new block has no link yet, and needs them.
+    moving, _ = leave_site.plan(
+        "shop",
+        "shop.example.test",
+        [],
+        str(nginx.available),
+        str(nginx.enabled),
+        str(nginx.locations),
+        str(nginx.tls),
+        "other.example.test",
+    )
+    assert not [p for p in moving if "catch_all" in os.path.basename(p)]
+    assert str(nginx.enabled / "flask_gunicorn_site_shop.example.test.conf") in moving
+
+
+nginx_change = load("flask_gunicorn_nginx_change")
+REFUSE = ["sh", "-c", "echo 'nginx: [emerg] unknown directive \"bad\"' >&2; exit 1"]
+ACCEPT = ["true"]
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """A live nginx configuration: a server block, its TLS key, Debian's default site enabled."""
+    root = tmp_path / "nginx"
+    dirs = SimpleNamespace(
+        root=root,
+        available=root / "sites-available",
+        enabled=root / "sites-enabled",
+        tls=root / "tls/hello",
+        outside=tmp_path / "outside",
+    )
+    for directory in (dirs.available, dirs.enabled, dirs.tls, dirs.outside):
+        directory.mkdir(parents=True)
+    (dirs.available / "site.conf").write_text("server { old; }\n")
+    os.chmod(dirs.available / "site.conf", 0o644)
+    (dirs.enabled / "site.conf").symlink_to(dirs.available / "site.conf")
+    (dirs.available / "default").write_text("server { default; }\n")
+    (dirs.enabled / "default").symlink_to(dirs.available / "default")
+    (dirs.tls / "key.pem").write_text("OLD KEY\n")
+    os.chmod(dirs.tls / "key.pem", 0o600)
+    (dirs.outside / "target").write_text("never written\n")
+    return dirs
+
+
+def wanted(dest, content, mode=0o644, secret=False):
+    return {
+        "dest": str(dest),
+        "content": content,
+        "mode": mode,
+        "uid": UID,
+        "gid": GID,
+        "secret": secret,
+    }
+
+
+def change_everything(conf):
+    """New site content, a new upstream, its link, a new TLS key; the default site removed."""
+    return nginx_change.plan(
+        [
+            wanted(conf.available / "site.conf", "server { new; }\n"),
+            wanted(conf.available / "upstream.conf", "upstream hello {}\n"),
+            wanted(conf.tls / "key.pem", "NEW KEY\n", 0o600, secret=True),
+        ],
+        enable=[str(conf.available / "site.conf"), str(conf.available / "upstream.conf")],
+        remove=[str(conf.enabled / "default")],
+        sites_enabled=str(conf.enabled),
+    )
+
+
+def test_a_change_nginx_accepts_is_made_whole(conf):
+    steps = change_everything(conf)
+    # The link of site.conf is there already: not a step.
+    assert [step.path for step in steps] == [
+        str(conf.available / "site.conf"),
+        str(conf.available / "upstream.conf"),
+        str(conf.tls / "key.pem"),
+        str(conf.enabled / "upstream.conf"),
+        str(conf.enabled / "default"),
+    ]
+    assert nginx_change.apply(steps, ACCEPT) is True
+    assert (conf.available / "site.conf").read_text() == "server { new; }\n"
+    assert os.readlink(conf.enabled / "upstream.conf") == str(conf.available / "upstream.conf")
+    assert (conf.tls / "key.pem").read_text() == "NEW KEY\n" and mode(conf.tls / "key.pem") == 0o600
+    assert not os.path.lexists(conf.enabled / "default")
+    # No temporary file is left where nginx reads.
+    assert sorted(os.listdir(conf.available)) == ["default", "site.conf", "upstream.conf"]
+    assert change_everything(conf) == []
+
+
+def test_a_refused_change_puts_every_file_and_link_back_and_removes_new_ones(conf):
+    before = snapshot(conf.root)
+    with pytest.raises(nginx_change.ChangeFailed) as failed:
+        nginx_change.apply(change_everything(conf), REFUSE)
+    assert snapshot(conf.root) == before
+    assert failed.value.rc == 1 and failed.value.not_restored == []
+    message = nginx_change.failure_message("The nginx configuration fails.", failed.value)
+    assert (
+        message
+        == 'The nginx configuration fails. nginx said: nginx: [emerg] unknown directive "bad"'
+    )
+
+
+def test_a_refused_removal_puts_the_removed_file_back(conf):
+    (conf.enabled / "legacy.conf").write_text("server { legacy; }\n")
+    os.chmod(conf.enabled / "legacy.conf", 0o640)
+    before = snapshot(conf.root)
+    steps = nginx_change.plan([], remove=[str(conf.enabled / "legacy.conf")])
+    with pytest.raises(nginx_change.ChangeFailed):
+        nginx_change.apply(steps, REFUSE)
+    assert snapshot(conf.root) == before
+    assert mode(conf.enabled / "legacy.conf") == 0o640
+
+
+def test_a_link_planted_at_a_destination_is_replaced_never_followed(conf):
+    (conf.available / "upstream.conf").symlink_to(conf.outside / "target")
+    os.unlink(conf.enabled / "site.conf")
+    (conf.enabled / "site.conf").symlink_to(conf.outside / "target")
+    before = snapshot(conf.root)
+    files = [wanted(conf.available / "upstream.conf", "upstream hello {}\n")]
+    enable = [str(conf.available / "site.conf")]
+    with pytest.raises(nginx_change.ChangeFailed):
+        nginx_change.apply(nginx_change.plan(files, enable, (), str(conf.enabled)), REFUSE)
+    assert snapshot(conf.root) == before
+    nginx_change.apply(nginx_change.plan(files, enable, (), str(conf.enabled)), ACCEPT)
+    assert not os.path.islink(conf.available / "upstream.conf")
+    assert os.readlink(conf.enabled / "site.conf") == str(conf.available / "site.conf")
+    assert (conf.outside / "target").read_text() == "never written\n"
+    assert mode(conf.outside / "target") == 0o644
+
+
+def test_unchanged_input_changes_nothing_and_runs_no_test(conf):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "", ""
+
+    files = [wanted(conf.available / "site.conf", "server { old; }\n")]
+    steps = nginx_change.plan(files, [str(conf.available / "site.conf")], (), str(conf.enabled))
+    assert steps == []
+    assert nginx_change.apply(steps, ACCEPT, run=run) is False
+    assert calls == []
+    # A reload an earlier run owes: tested all the same.
+    assert nginx_change.apply(steps, ["nginx", "-t"], pending=True, run=run) is True
+    assert calls == [["nginx", "-t"]]
+
+
+def test_a_mode_alone_is_a_change(conf):
+    steps = nginx_change.plan([wanted(conf.tls / "key.pem", "OLD KEY\n", 0o640)])
+    assert [step.path for step in steps] == [str(conf.tls / "key.pem")]
+
+
+def test_a_directory_at_a_destination_is_refused_before_anything_changes(conf):
+    (conf.available / "upstream.conf").mkdir()
+    with pytest.raises(nginx_change.Refused, match=r'upstream\.conf" is a directory'):
+        nginx_change.plan(
+            [wanted(conf.available / "site.conf", "server { new; }\n")],
+            remove=[str(conf.available / "upstream.conf")],
+        )
+
+
+def test_a_step_that_fails_puts_back_the_steps_before_it(conf):
+    before = snapshot(conf.root)
+    steps = nginx_change.plan(
+        [
+            wanted(conf.available / "site.conf", "server { new; }\n"),
+            wanted(conf.root / "missing/locations.conf", "location / {}\n"),
+        ]
+    )
+    with pytest.raises(nginx_change.ChangeFailed, match=r'Changing ".*/missing/locations\.conf"'):
+        nginx_change.apply(steps, ACCEPT)
+    assert snapshot(conf.root) == before
+
+
+def test_the_diff_never_shows_secret_content(conf):
+    shown = json.dumps(nginx_change.diff(change_everything(conf)))
+    assert "server { new; }" in shown and "(secret content, not shown)" in shown
+    assert "NEW KEY" not in shown and "OLD KEY" not in shown
+
+
+def run_module(tmp_path, **args):
+    """The module's main, as Ansible runs it: its arguments in a file, its result on stdout."""
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    completed = subprocess.run(
+        [sys.executable, str(MODULES / "flask_gunicorn_nginx_change.py"), str(arguments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return json.loads(completed.stdout)
+
+
+def module_args(conf, site="server { new; }\n", key="NEW KEY\n"):
+    # The user running the tests owns the files: root by default, as on a host.
+    owned = {"owner": pwd.getpwuid(UID).pw_name, "group": grp.getgrgid(GID).gr_name}
+    return {
+        "files": [
+            {"dest": str(conf.available / "site.conf"), "content": site, **owned},
+            {"dest": str(conf.tls / "key.pem"), "secret_content": key, "mode": "0600", **owned},
+        ],
+        "enable": [str(conf.available / "site.conf")],
+        "sites_enabled": str(conf.enabled),
+        "remove": [str(conf.enabled / "default")],
+        "test_command": REFUSE,
+        "failure_msg": "The nginx configuration for hello fails `nginx -t`.",
+    }
+
+
+def test_check_mode_reports_the_change_and_makes_none(conf, tmp_path):
+    before = snapshot(conf.root)
+    result = run_module(tmp_path, _ansible_check_mode=True, _ansible_diff=True, **module_args(conf))
+    assert snapshot(conf.root) == before
+    assert result["changed"] is True and result["tested"] is False
+    assert result["changed_paths"] == [
+        str(conf.available / "site.conf"),
+        str(conf.tls / "key.pem"),
+        str(conf.enabled / "default"),
+    ]
+    assert "KEY" not in json.dumps(result)
+
+
+def test_the_module_fails_with_nginxs_message_and_keeps_the_key_out_of_it(conf, tmp_path):
+    before = snapshot(conf.root)
+    result = run_module(tmp_path, **module_args(conf))
+    assert snapshot(conf.root) == before
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"] == (
+        "The nginx configuration for hello fails `nginx -t`."
+        ' nginx said: nginx: [emerg] unknown directive "bad"'
+    )
+    assert "NEW KEY" not in json.dumps(result)
+
+
+def test_the_module_reports_no_change_and_runs_no_test_when_all_is_in_place(conf, tmp_path):
+    os.unlink(conf.enabled / "default")
+    result = run_module(tmp_path, **module_args(conf, "server { old; }\n", "OLD KEY\n"))
+    # The test would refuse: it did not run.
+    assert result["changed"] is False and result["tested"] is False
+    assert result["changed_paths"] == [] and result["reload_needed"] is False

@@ -20,6 +20,13 @@ options:
   name: {description: The instance name., type: str, required: true}
   state: {description: What to do., type: str, default: leave, choices: [leave, restore, drop]}
   site: {description: The server block to leave (state=leave)., type: str, default: ""}
+  next_site:
+    description:
+      - The server block the instance goes to (state=leave). Counted among the server blocks with
+        server names (unless it is the one without) even before its link is made, so that a change
+        left before the new files are written keeps the catch-all servers the new block needs.
+    type: str
+    default: ""
   paths:
     description: Further files to move out with the instance's locations (state=leave).
     type: list
@@ -87,7 +94,16 @@ def _conf_files(directory, prefix=""):
     return sorted(e for e in entries if e.startswith(prefix) and e.endswith(".conf"))
 
 
-def plan(name, site, paths, sites_available, sites_enabled, locations_base_dir, tls_base_dir):
+def plan(
+    name,
+    site,
+    paths,
+    sites_available,
+    sites_enabled,
+    locations_base_dir,
+    tls_base_dir,
+    next_site="",
+):
     """What leaving site removes, as (paths that exist, whether the server block goes)."""
     locations_dir = os.path.join(locations_base_dir, site)
     own = f"{name}.conf"
@@ -110,6 +126,8 @@ def plan(name, site, paths, sites_available, sites_enabled, locations_base_dir, 
         for e in _conf_files(sites_enabled, SITE_PREFIX)
         if e != f"{SITE_PREFIX}{DEFAULT_SITE}.conf" and not (site_left and e == site_file)
     ]
+    if next_site not in ("", DEFAULT_SITE, site):
+        named_sites.append(f"{SITE_PREFIX}{next_site}.conf")
     if not named_sites:
         for directory in (sites_enabled, sites_available):
             wanted += [os.path.join(directory, e) for e in _conf_files(directory, CATCH_ALL_PREFIX)]
@@ -177,6 +195,7 @@ def main():
             "name": {"type": "str", "required": True},
             "state": {"type": "str", "default": "leave", "choices": ["leave", "restore", "drop"]},
             "site": {"type": "str", "default": ""},
+            "next_site": {"type": "str", "default": ""},
             "paths": {"type": "list", "elements": "path", "default": []},
             "stash": {"type": "path", "required": True},
             "sites_available": {"type": "path", "default": "/etc/nginx/sites-available"},
@@ -197,6 +216,7 @@ def main():
             p["sites_enabled"],
             p["locations_base_dir"],
             p["tls_base_dir"],
+            p["next_site"],
         )
         # A stash an interrupted run left holds files nginx's configuration no longer has: the
         # configuration is to be tested and reloaded again.
