@@ -14,9 +14,10 @@ DEMO_CONTAINER := flask-gunicorn-demo
 DEMO_PORT ?= 8080
 IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 # Every scenario runs on MOLECULE_DISTRO; the smoke path (one host: converge, idempotence, the
-# default scenario's verify) also runs on each Debian release in MATRIX.
+# default scenario's verify) also runs on each Debian release in MATRIX. Two lanes run side by side
+# (scripts/test-molecule.sh), each about half of the total time; NAME@DISTRO picks a release.
 MATRIX ?= 11 13
-SCENARIOS := default resilience hardened collection instances cluster
+LANES ?= "smoke@11 hardened cluster instances" "resilience default collection smoke@13"
 # Each part of make test adds a line "<seconds> s  <part>" here; the summary prints at the end.
 TIMES := $(CURDIR)/.make-test-times
 timed = started=$$(date +%s); $(2); echo "$$(( $$(date +%s) - started )) s  $(1)" | tee -a $(TIMES)
@@ -63,24 +64,16 @@ test-unit: venv ## The sample app's tests and the role's interface tests (pytest
 	@echo "==> pytest app tests"
 	pytest -q app tests
 
-test-molecule: venv docker ## Every Molecule scenario, and the smoke path on each release of MATRIX, each timed
-	@for distro in $(MATRIX); do \
-		scripts/build-image.sh $$distro; \
-		echo "==> molecule test -s smoke (Debian $$distro)"; \
-		$(call timed,molecule smoke (Debian $$distro),MOLECULE_DISTRO=$$distro molecule test -s smoke); \
-	done
-	@scripts/build-image.sh $(MOLECULE_DISTRO)
-	@for scenario in $(SCENARIOS); do \
-		echo "==> molecule test -s $$scenario (Debian $(MOLECULE_DISTRO))"; \
-		$(call timed,molecule $$scenario (Debian $(MOLECULE_DISTRO)),molecule test -s $$scenario); \
-	done
+test-molecule: venv docker ## Every Molecule scenario in two parallel lanes, and the smoke path on each release of MATRIX
+	@for distro in $(MATRIX) $(MOLECULE_DISTRO); do scripts/build-image.sh $$distro; done
+	@scripts/test-molecule.sh $(TIMES) $(LANES)
 
 test-quick: venv docker ## A developer's loop: lint, unit tests and the smoke path on MOLECULE_DISTRO
 	@rm -f $(TIMES)
 	@$(call timed,lint,$(MAKE) --no-print-directory lint)
 	@$(call timed,unit tests,$(MAKE) --no-print-directory test-unit)
 	@scripts/build-image.sh $(MOLECULE_DISTRO)
-	@$(call timed,molecule smoke (Debian $(MOLECULE_DISTRO)),molecule test -s smoke)
+	@scripts/test-molecule.sh $(TIMES) smoke
 	@echo "==> make test-quick: the time of each part"; cat $(TIMES)
 
 bench: venv image ## Benchmark the role's stack against the seed's setup; writes docs/benchmarks.md
