@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 MODULES = Path(__file__).resolve().parents[1] / "plugins/modules"
 
@@ -981,3 +982,10 @@ def test_the_module_reports_no_change_and_runs_no_test_when_all_is_in_place(conf
     # The test would refuse: it did not run.
     assert result["changed"] is False and result["tested"] is False
     assert result["changed_paths"] == [] and result["reload_needed"] is False
+
+
+@pytest.mark.parametrize("path", sorted(MODULES.glob("*.py")), ids=lambda path: path.stem)
+def test_each_modules_documentation_is_yaml_that_ansible_doc_can_read(path):
+    module = load(path.stem)
+    for block in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+        assert yaml.safe_load(getattr(module, block)) is not None, block

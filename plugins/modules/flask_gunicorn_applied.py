@@ -9,7 +9,7 @@ short_description: Record, compare and restore what last served healthy
 description:
   - The flask_gunicorn role goes live (restart and health check) whenever the files the service
     runs with, or the release, differ from what last passed a health check, not only when a file
-    changed in this run: a failed or interrupted run leaves nothing owed behind.
+    changed in this run, so that a failed or interrupted run leaves nothing owed behind.
   - O(state=compare) reads only. O(state=record) copies the files and names the release in
     O(applied_dir), atomically. O(state=restore) puts the recorded files back (each by rename) and
     points O(current_link) at the recorded release.

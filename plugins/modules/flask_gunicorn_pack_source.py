@@ -8,8 +8,8 @@ DOCUMENTATION = r"""
 module: flask_gunicorn_pack_source
 short_description: Pack an app's source into a reproducible, mode-normalised tar archive
 description:
-  - Packs a directory with GNU tar into a file, byte for byte reproducible: members sorted by
-    name, a fixed date, owner and group 0.
+  - Packs a directory with GNU tar into a file, byte for byte reproducible (members sorted by
+    name, a fixed date, owner and group 0).
   - Normalises modes in the archive, so that extracting it as root restores no world-writable
     file and no set-uid, set-gid or sticky bit.
   - Leaves out what matches the exclude patterns, with gitignore-like rules (see O(exclude)).
