@@ -1120,6 +1120,30 @@ def test_a_release_that_went_live_twice_counts_by_its_last_time_live(base):
     assert kept == ["r4", "r1", "r2"] and removed == ["r3"]
 
 
+@pytest.mark.parametrize(
+    ("history", "current", "target"),
+    [
+        # Rolled back from r3 to r2, then r4 went live: back to r2, never to r3.
+        (["r1", "r2", "r3", "r2", "r4"], "r4", "r2"),
+        # Rolled back from r2 to r1, then r3 went live: back to r1.
+        (["r1", "r2", "r1", "r3"], "r3", "r1"),
+        # r1 went live again by a deploy after r3: back to r3.
+        (["r1", "r2", "r3", "r1"], "r1", "r3"),
+        # Two rollbacks in a row walk back two releases.
+        (["r1", "r2", "r3", "r2"], "r2", "r1"),
+        # A run killed after its switch to a release that went live before: the last release.
+        (["r1", "r2", "r3"], "r2", "r3"),
+        (["r1", "r2", "r3"], "", "r3"),
+    ],
+)
+def test_rollback_walks_back_the_way_releases_went_live(base, history, current, target):
+    build(base, "r1", "r2", "r3", "r4")
+    went_live(base, *history)
+    if current:
+        point(base, current)
+    assert read_app(base)["rollback_target"] == target
+
+
 def test_a_target_whose_directory_is_gone_or_incomplete_is_refused(base):
     build(base, "r2")
     build(base, "r1", complete=False)

@@ -11,9 +11,10 @@ description:
     release that went live twice (a rollback, a redeploy) is in it twice. Rollback and pruning
     follow it, never directory dates.
   - O(state=read) reads only. It returns the history, the release the link O(current_link) names
-    and the rollback target, the release that went live before the serving one; the history is
-    walked back in the order releases first went live, so a second rollback goes back one release
-    more. When the link names a release that never reached the history (a run killed after its
+    and the rollback target, the release that went live before the serving one. A release that
+    goes live again right after the one it followed (a rollback) takes that one off the way back,
+    so a second rollback goes back one release more, never forward to the release rolled back
+    from. When the link names another release than the last of the history (a run killed after its
     switch), the target is the last release of the history, the last that proved healthy. When
     there is no target, or its directory in O(releases_dir) is gone or incomplete, it returns the
     reason in RV(rollback_refusal) and leaves the refusal to the caller.
@@ -165,18 +166,35 @@ def serving(current_link):
     return os.path.basename(os.path.normpath(target))
 
 
+def live_path(history):
+    """The releases a rollback walks back through, the serving one last.
+
+    A release that goes live right after one it followed went back to it (a rollback, or a
+    redeploy of the previous release): the one it left is off the way back. Any other goes on
+    top, a release that went live before included.
+    """
+    path = []
+    for release in history:
+        if len(path) >= 2 and release == path[-2]:
+            path.pop()
+        elif not path or release != path[-1]:
+            path.append(release)
+    return path
+
+
 def rollback_target(history, current):
     """The release that went live before current, empty when there is none.
 
-    Releases count in the order they first went live, so that rollbacks walk back through the
-    deploys. A current release that never reached the history (a run killed after its switch)
-    goes back to the last release of the history, the last one that proved healthy.
+    That is for current on the last release of the history. When it names another (a run killed
+    after its switch, whether or not that release went live before), the target is the last
+    release of the history, the last one that proved healthy.
     """
-    if current not in history:
-        return history[-1] if history else ""
-    order = list(dict.fromkeys(history))
-    position = order.index(current)
-    return order[position - 1] if position > 0 else ""
+    if not history:
+        return ""
+    if current != history[-1]:
+        return history[-1]
+    path = live_path(history)
+    return path[-2] if len(path) >= 2 else ""
 
 
 def is_release(releases_dir, release):
@@ -201,7 +219,7 @@ def rollback_refusal(name, history_file, history, current, target, releases_dir)
     else:
         before = (
             f"the release before {_quote(current)}"
-            if current in history
+            if history and current == history[-1]
             else "the last release of the history"
         )
         reason = f": {_quote(target)}, {before}, is gone or incomplete in {_quote(releases_dir)}"
