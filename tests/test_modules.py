@@ -6,6 +6,7 @@ import json
 import os
 import pwd
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -989,3 +990,320 @@ def test_each_modules_documentation_is_yaml_that_ansible_doc_can_read(path):
     module = load(path.stem)
     for block in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
         assert yaml.safe_load(getattr(module, block)) is not None, block
+
+
+releases = load("flask_gunicorn_releases")
+
+
+@pytest.fixture
+def base(tmp_path):
+    """An app's base directory: releases/, the history file and the current link."""
+    layout = SimpleNamespace(
+        root=tmp_path,
+        releases=tmp_path / "releases",
+        history=tmp_path / "history",
+        current=tmp_path / "current",
+    )
+    layout.releases.mkdir()
+    return layout
+
+
+def build(base, *ids, complete=True):
+    for release in ids:
+        (base.releases / release / "src").mkdir(parents=True)
+        if complete:
+            (base.releases / release / ".complete").write_text("")
+
+
+def went_live(base, *ids):
+    base.history.write_text("".join(f"{release}\n" for release in ids))
+
+
+def point(base, release):
+    if os.path.lexists(base.current):
+        base.current.unlink()
+    base.current.symlink_to(base.releases / release)
+
+
+def read_app(base):
+    return releases.read(str(base.history), str(base.releases), str(base.current), "notes")
+
+
+def prune(base, release, keep, check_mode=False):
+    """What prune keeps and removes, as the module does it; the names of the removed releases."""
+    history = releases.read_history(str(base.history)) or []
+    current = releases.serving(str(base.current))
+    kept, remove = releases.plan_prune(str(base.releases), history, release, current, keep)
+    if not check_mode:
+        releases.remove_releases(remove)
+    return kept, [os.path.basename(path) for path in remove]
+
+
+def on_disk(base):
+    return sorted(os.listdir(base.releases))
+
+
+def test_the_rollback_target_is_the_release_that_went_live_before_the_serving_one(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2", "r3")
+    point(base, "r3")
+    assert read_app(base) == {
+        "history": ["r1", "r2", "r3"],
+        "serving": "r3",
+        "rollback_target": "r2",
+        "rollback_refusal": "",
+    }
+    # The rollback appends r2: the next one goes back one release more.
+    went_live(base, "r1", "r2", "r3", "r2")
+    point(base, "r2")
+    assert read_app(base)["rollback_target"] == "r1"
+
+
+def test_a_missing_history_refuses_rollback_naming_the_history_file(base):
+    build(base, "r1")
+    point(base, "r1")
+    found = read_app(base)
+    assert found["history"] == [] and found["serving"] == "r1"
+    assert found["rollback_target"] == ""
+    assert found["rollback_refusal"] == (
+        "notes has no earlier release on this host to roll back to"
+        f' (no history at "{base.history}", current names "r1"); nothing was changed.'
+    )
+    assert "'" not in found["rollback_refusal"]
+
+
+def test_an_empty_history_refuses_rollback_naming_the_history(base):
+    went_live(base)
+    found = read_app(base)
+    assert found["history"] == [] and found["serving"] == ""
+    assert found["rollback_refusal"] == (
+        "notes has no earlier release on this host to roll back to"
+        f' (history "{base.history}": [], no current release); nothing was changed.'
+    )
+
+
+def test_the_first_release_has_nothing_to_roll_back_to(base):
+    build(base, "r1")
+    went_live(base, "r1")
+    point(base, "r1")
+    assert read_app(base)["rollback_refusal"].startswith(
+        "notes has no earlier release on this host to roll back to"
+        f' (history "{base.history}": ["r1"], current names "r1")'
+    )
+
+
+def test_current_not_in_the_history_goes_back_to_the_last_release_of_the_history(base):
+    """A run killed after its switch: current names a release that never proved healthy."""
+    build(base, "r1", "r2")
+    build(base, "r3", complete=False)
+    went_live(base, "r1", "r2", "r1")
+    point(base, "r3")
+    found = read_app(base)
+    assert found["serving"] == "r3"
+    # The last entry, r1, not r2: r1 went live last.
+    assert found["rollback_target"] == "r1" and found["rollback_refusal"] == ""
+
+
+def test_current_on_a_failed_release_is_kept_until_current_moves_and_never_a_target(base):
+    build(base, "r1", "r2")
+    build(base, "failed", complete=False)
+    went_live(base, "r1", "r2")
+    point(base, "failed")
+    assert read_app(base)["rollback_target"] == "r2"
+    # The rollback appends nothing (r2 is the last entry), then prunes with current on r2.
+    assert prune(base, "r2", 5, check_mode=True) == (["r2", "r1", "failed"], [])
+    point(base, "r2")
+    assert prune(base, "r2", 5) == (["r2", "r1"], ["failed"])
+    assert on_disk(base) == ["r1", "r2"]
+
+
+def test_a_release_that_went_live_twice_counts_by_its_last_time_live(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2", "r3", "r2", "r1")
+    point(base, "r1")
+    # Rollbacks walked back to r1: nothing went live before it.
+    assert read_app(base)["rollback_target"] == ""
+    build(base, "r4")
+    kept, removed = prune(base, "r4", 3)
+    assert kept == ["r4", "r1", "r2"] and removed == ["r3"]
+
+
+@pytest.mark.parametrize(
+    ("history", "current", "target"),
+    [
+        # Rolled back from r3 to r2, then r4 went live: back to r2, never to r3.
+        (["r1", "r2", "r3", "r2", "r4"], "r4", "r2"),
+        # Rolled back from r2 to r1, then r3 went live: back to r1.
+        (["r1", "r2", "r1", "r3"], "r3", "r1"),
+        # r1 went live again by a deploy after r3: back to r3.
+        (["r1", "r2", "r3", "r1"], "r1", "r3"),
+        # Two rollbacks in a row walk back two releases.
+        (["r1", "r2", "r3", "r2"], "r2", "r1"),
+        # A run killed after its switch to a release that went live before: the last release.
+        (["r1", "r2", "r3"], "r2", "r3"),
+        (["r1", "r2", "r3"], "", "r3"),
+    ],
+)
+def test_rollback_walks_back_the_way_releases_went_live(base, history, current, target):
+    build(base, "r1", "r2", "r3", "r4")
+    went_live(base, *history)
+    if current:
+        point(base, current)
+    assert read_app(base)["rollback_target"] == target
+
+
+def test_a_target_whose_directory_is_gone_or_incomplete_is_refused(base):
+    build(base, "r2")
+    build(base, "r1", complete=False)
+    went_live(base, "r0", "r1", "r2")
+    point(base, "r2")
+    found = read_app(base)
+    assert found["rollback_target"] == ""
+    assert found["rollback_refusal"] == (
+        'notes has no earlier release on this host to roll back to: "r1", the release before "r2",'
+        f' is gone or incomplete in "{base.releases}"'
+        f' (history "{base.history}": ["r0", "r1", "r2"], current names "r2"); nothing was changed.'
+    )
+    shutil.rmtree(base.releases / "r1")
+    assert read_app(base)["rollback_refusal"].startswith(
+        'notes has no earlier release on this host to roll back to: "r1"'
+    )
+
+
+def test_record_appends_atomically_once_as_root_would_own_it(base):
+    changed, before, after = releases.record(str(base.history), "r1", uid=UID, gid=GID)
+    assert (changed, before, after) == (True, [], ["r1"])
+    assert base.history.read_text() == "r1\n" and mode(base.history) == 0o644
+    assert releases.record(str(base.history), "r1", uid=UID, gid=GID) == (False, ["r1"], ["r1"])
+    assert releases.record(str(base.history), "r2", uid=UID, gid=GID)[0]
+    assert releases.record(str(base.history), "r1", uid=UID, gid=GID)[2] == ["r1", "r2", "r1"]
+    assert base.history.read_text() == "r1\nr2\nr1\n"
+    # No temporary file is left beside it.
+    assert sorted(os.listdir(base.root)) == ["history", "releases"]
+
+
+def test_record_refuses_a_link_at_the_history_and_a_release_that_is_no_plain_name(base):
+    outside = base.root / "outside"
+    outside.write_text("untouched\n")
+    base.history.symlink_to(outside)
+    with pytest.raises(releases.Refused, match=r'history" is a link'):
+        releases.record(str(base.history), "r1", uid=UID, gid=GID)
+    assert outside.read_text() == "untouched\n"
+    base.history.unlink()
+    for bad in ("", "..", "../r1", "a/b", ".hidden"):
+        with pytest.raises(releases.Refused, match="is not a release id"):
+            releases.record(str(base.history), bad, uid=UID, gid=GID)
+    assert not base.history.exists()
+
+
+def test_failed_releases_are_never_kept_and_never_push_good_ones_out(base):
+    build(base, "r1", "r2", "r3")
+    build(base, "broken-build", complete=False)
+    build(base, "refused-by-health")
+    went_live(base, "r1", "r2", "r3")
+    point(base, "r3")
+    assert read_app(base)["rollback_target"] == "r2"
+    kept, removed = prune(base, "r3", 3)
+    assert kept == ["r3", "r2", "r1"]
+    assert removed == ["broken-build", "refused-by-health"]
+    assert on_disk(base) == ["r1", "r2", "r3"]
+
+
+def test_keep_releases_1_keeps_the_serving_release_alone(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2", "r3")
+    point(base, "r3")
+    assert prune(base, "r3", 1) == (["r3"], ["r1", "r2"])
+    assert on_disk(base) == ["r3"]
+    with pytest.raises(releases.Refused, match="keep_releases: 0 must be 1 or more"):
+        prune(base, "r3", 0)
+
+
+def test_the_serving_release_is_kept_even_when_older_than_the_kept_window(base):
+    build(base, "r1", "r2", "r3", "r4")
+    went_live(base, "r1", "r2", "r3", "r4")
+    # Check mode of a rollback to r1: not yet in the history's end, current still on r4.
+    point(base, "r4")
+    assert prune(base, "r1", 1, check_mode=True) == (["r1", "r4"], ["r2", "r3"])
+    point(base, "r1")
+    assert prune(base, "r1", 2) == (["r1", "r4"], ["r2", "r3"])
+    assert on_disk(base) == ["r1", "r4"]
+
+
+def test_a_link_among_the_releases_or_inside_one_is_never_followed(base):
+    outside = base.root / "outside"
+    (outside / "data").mkdir(parents=True)
+    (outside / "data" / "notes.db").write_text("keep me\n")
+    build(base, "r1", "r2", "old")
+    # A shared instance folder linked into the release that goes.
+    (base.releases / "old" / "src" / "instance").symlink_to(outside / "data")
+    (base.releases / "planted").symlink_to(outside)
+    went_live(base, "old", "r1", "r2")
+    point(base, "r2")
+    assert prune(base, "r2", 2) == (["r2", "r1"], ["old"])
+    assert on_disk(base) == ["planted", "r1", "r2"]
+    assert os.readlink(base.releases / "planted") == str(outside)
+    assert (outside / "data" / "notes.db").read_text() == "keep me\n"
+
+
+def test_check_mode_removes_nothing(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2")
+    point(base, "r2")
+    before = snapshot(base.root)
+    assert prune(base, "r3", 2, check_mode=True) == (["r3", "r2"], ["r1"])
+    assert releases.record(str(base.history), "r3", check_mode=True) == (
+        True,
+        ["r1", "r2"],
+        ["r1", "r2", "r3"],
+    )
+    assert snapshot(base.root) == before
+
+
+def run_releases(tmp_path, **args):
+    """flask_gunicorn_releases as Ansible runs it."""
+    arguments = tmp_path / "releases-args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    completed = subprocess.run(
+        [sys.executable, str(MODULES / "flask_gunicorn_releases.py"), str(arguments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    arguments.unlink()
+    return json.loads(completed.stdout)
+
+
+def test_the_module_reports_and_diffs_in_check_mode_then_changes_and_then_changes_nothing(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2")
+    point(base, "r3")
+    paths = {
+        "history_file": str(base.history),
+        "releases_dir": str(base.releases),
+        "current_link": str(base.current),
+        "release": "r3",
+        "keep_releases": 2,
+    }
+    before = snapshot(base.root)
+    checked = {"_ansible_check_mode": True, "_ansible_diff": True}
+    recorded = run_releases(base.root, state="record", **checked, **paths)
+    pruned = run_releases(base.root, state="prune", **checked, **paths)
+    assert snapshot(base.root) == before
+    assert recorded["changed"] is True and recorded["history"] == ["r1", "r2", "r3"]
+    assert recorded["diff"]["before"] == "r1\nr2\n" and recorded["diff"]["after"] == "r1\nr2\nr3\n"
+    assert pruned["changed"] is True and pruned["removed"] == [str(base.releases / "r1")]
+    assert pruned["diff"]["after"] == "r2\nr3\n"
+    for state in ("record", "prune"):
+        assert run_releases(base.root, state=state, **paths)["changed"] is True
+    assert base.history.read_text() == "r1\nr2\nr3\n" and on_disk(base) == ["r2", "r3"]
+    for state in ("read", "record", "prune"):
+        assert run_releases(base.root, state=state, **paths)["changed"] is False
+    assert run_releases(base.root, state="read", **paths)["rollback_target"] == "r2"
+
+
+def test_the_module_fails_with_the_refusal_of_a_bad_release_id(base):
+    result = run_releases(base.root, state="record", history_file=str(base.history), release="../x")
+    assert result["failed"] is True
+    assert result["msg"].startswith('release: "../x" is not a release id')
+    assert not base.history.exists()
