@@ -29,7 +29,7 @@ def load(name):
 
 app_dirs = load("flask_gunicorn_app_dirs")
 instance = load("flask_gunicorn_instance")
-url_paths = load("flask_gunicorn_url_paths")
+inputs = load("flask_gunicorn_inputs")
 health = load("flask_gunicorn_health")
 UID, GID = os.getuid(), os.getgid()
 
@@ -447,7 +447,7 @@ def test_the_lock_never_follows_a_link_and_refuses_a_directory_others_can_write(
     ],
 )
 def test_paths_nginx_routes_to_the_app_are_accepted(prefix, static, static_dir, health_path):
-    url_paths.check(prefix, static, static_dir, health_path)
+    inputs.check_url_paths(prefix, static, static_dir, health_path)
 
 
 @pytest.mark.parametrize(
@@ -482,7 +482,7 @@ def test_paths_nginx_routes_to_the_app_are_accepted(prefix, static, static_dir, 
         ("", "/static", "/health[1-2]", 'flask_gunicorn_health_path: "/health[1-2]" must be'),
         ("", "/static", "/healthz%zz", 'flask_gunicorn_health_path: "/healthz%zz" must be'),
         ("", "/static", "/a/../healthz", 'flask_gunicorn_health_path: "/a/../healthz" has a'),
-        ("", "/static", "/a/%2e%2E/healthz", "\"/a/%2e%2E/healthz\" has a '.' or '..'"),
+        ("", "/static", "/a/%2e%2E/healthz", '"/a/%2e%2E/healthz" has a "." or ".." segment'),
         ("", "/static", "/./healthz", 'flask_gunicorn_health_path: "/./healthz" has a'),
         ("", "/static", "/.env", 'flask_gunicorn_health_path: "/.env" has a path segment'),
         ("", "/static", "/%2Egit/x", 'flask_gunicorn_health_path: "/%2Egit/x" has a path'),
@@ -491,8 +491,8 @@ def test_paths_nginx_routes_to_the_app_are_accepted(prefix, static, static_dir, 
 def test_paths_nginx_answers_itself_are_refused_naming_variable_and_value(
     prefix, static, health_path, refused
 ):
-    with pytest.raises(url_paths.Refused, match=re.escape(refused)):
-        url_paths.check(prefix, static, "static", health_path)
+    with pytest.raises(inputs.Refused, match=re.escape(refused)):
+        inputs.check_url_paths(prefix, static, "static", health_path)
 
 
 def dump(*responses):
@@ -1307,3 +1307,454 @@ def test_the_module_fails_with_the_refusal_of_a_bad_release_id(base):
     assert result["failed"] is True
     assert result["msg"].startswith('release: "../x" is not a release id')
     assert not base.history.exists()
+
+
+# flask_gunicorn_inputs: the rules of both roles' inputs, once.
+
+
+def refusal(**params):
+    """The message inputs.check refuses params with."""
+    with pytest.raises(inputs.Refused) as refused:
+        inputs.check(params)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        ("example.com", ["example.com"]),
+        ("example.com www.example.com", ["example.com", "www.example.com"]),
+        (" example.com\n\twww.example.com\n", ["example.com", "www.example.com"]),
+        (["example.com", "www.example.com"], ["example.com", "www.example.com"]),
+        ([], []),
+        ("", []),
+        # A wildcard name, as nginx takes it: "*." in front.
+        (["*.example.com", "example.com"], ["*.example.com", "example.com"]),
+        # Internationalised names in their punycode form.
+        ("xn--bcher-kva.example", ["xn--bcher-kva.example"]),
+        # A label of 63 characters, single-letter labels, digits, "-" inside a label.
+        ("a" * 63 + ".example", ["a" * 63 + ".example"]),
+        ("x.y.z 1.2.3.4 web-1.example", ["x.y.z", "1.2.3.4", "web-1.example"]),
+        # nginx drops the trailing dot of the Host it matches, not that of a server name: dropped.
+        ("example.com.", ["example.com"]),
+        ("*.example.com.", ["*.example.com"]),
+        # Each name once, in the order given, as first written (nginx compares in lowercase).
+        (
+            "example.com www.example.com Example.COM example.com.",
+            ["example.com", "www.example.com"],
+        ),
+        (["Shop.example", "shop.example"], ["Shop.example"]),
+    ],
+)
+def test_server_names_are_a_list_of_host_names_each_once(given, names):
+    assert inputs.check({"server_name": given}) == {"server_names": names}
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("example.com; return 200", 'has ";" in the label "com; return 200"'),
+        ("example.com\n", 'has "\\n" in the label "com\\n"'),
+        ("example .com", 'has " " in the label "example "'),
+        ("my_host.example", 'has "_" in the label "my_host"'),
+        (
+            "b\u00fccher.example",
+            'is not ASCII: write it in its punycode form "xn--bcher-kva.example"',
+        ),
+        ("a" * 64 + ".example", f'has a label of 64 characters, "{"a" * 64}"'),
+        (".".join(["a" * 63] * 4), "is longer than 253 characters"),
+        ("-shop.example", 'has the label "-shop", starting or ending with "-"'),
+        ("shop-.example", 'has the label "shop-", starting or ending with "-"'),
+        ("shop..example", "has an empty label"),
+        (".example.com", "has an empty label"),
+        ("example.com..", "has an empty label"),
+        ("", "is empty"),
+        # The wildcard is a whole first label only.
+        ("www.*.example", 'has a "*" that is not the whole first label'),
+        ("example.*", 'has a "*" that is not the whole first label'),
+        ("*example.com", 'has a "*" that is not the whole first label'),
+        ("*.*.example.com", 'has a "*" that is not the whole first label'),
+        ("*", 'has a "*" that is not the whole first label'),
+        ("*.", "has an empty label"),
+        (5, "is not a string"),
+    ],
+)
+def test_server_names_that_are_not_host_names_are_refused_by_name(name, why):
+    message = refusal(server_name=[name])
+    assert message.startswith(f"flask_gunicorn_server_name: {json.dumps([name])} holds ")
+    assert f"holds {json.dumps(name)}, which {why}" in message
+
+
+def test_every_refused_name_is_named_with_the_value_as_written_and_the_rule():
+    given = "ok.example bad_one.example also;bad"
+    message = refusal(role="flask_gunicorn_lb", server_name=given)
+    assert message.startswith(f"flask_gunicorn_lb_server_name: {json.dumps(given)} holds ")
+    assert '"bad_one.example", which has "_"' in message
+    assert '"also;bad", which has ";"' in message
+    assert '"ok.example"' not in message.split(" holds ", 1)[1]
+    assert "Server names are host names" in message
+
+
+@pytest.mark.parametrize("given", [{"example.com": True}, 5, True])
+def test_a_server_name_that_is_neither_a_list_nor_a_string_is_refused(given):
+    assert refusal(server_name=given) == (
+        f"flask_gunicorn_server_name: {json.dumps(given)} must be a list, or a string of items "
+        "separated by spaces."
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "proxies"),
+    [
+        ("10.0.0.1", ["10.0.0.1"]),
+        ("10.0.0.1 10.0.0.0/8", ["10.0.0.1", "10.0.0.0/8"]),
+        (["172.29.99.10", "192.168.0.0/16"], ["172.29.99.10", "192.168.0.0/16"]),
+        (["0.0.0.0/0", "::/0"], ["0.0.0.0/0", "::/0"]),
+        # IPv6 goes to set_real_ip_from and geo bare, as nginx takes it there.
+        (["2001:db8::1", "2001:DB8::/32", "::1"], ["2001:db8::1", "2001:DB8::/32", "::1"]),
+        (["[2001:db8::1]", "[2001:db8::]/48"], ["2001:db8::1", "2001:db8::/48"]),
+        (["::ffff:10.0.0.1"], ["::ffff:10.0.0.1"]),
+        # A range with host bits set: nginx would warn they are meaningless; it gets the network.
+        (["10.1.2.3/8", "2001:db8::1/32"], ["10.0.0.0/8", "2001:db8::/32"]),
+        # Each address or range once, as first written.
+        (["10.0.0.1", "10.0.0.1/32", "10.0.0.0/8", "10.9.9.9/8"], ["10.0.0.1", "10.0.0.0/8"]),
+        (["2001:db8::1", "[2001:DB8:0::1]"], ["2001:db8::1"]),
+        ([], []),
+    ],
+)
+def test_trusted_proxies_are_addresses_or_ranges_as_nginx_takes_them(given, proxies):
+    assert inputs.check({"trusted_proxies": given}) == {"trusted_proxies": proxies}
+
+
+@pytest.mark.parametrize(
+    ("proxy", "why"),
+    [
+        ("10.0.0.256", "is not an IP address or a CIDR range"),
+        ("10.0.0", "is not an IP address or a CIDR range"),
+        ("010.0.0.1", "is not an IP address: an IPv4 address has no leading zeros"),
+        ("10.0.0.0/33", "has a prefix length that is not 0 to 32"),
+        ("10.0.0.0/08", "has a prefix length that is not 0 to 32"),
+        ("10.0.0.0/", "has a prefix length that is not 0 to 32"),
+        ("10.0.0.0/8/8", "has a prefix length that is not 0 to 32"),
+        ("2001:db8::/129", "has a prefix length that is not 0 to 128"),
+        ("2001:db8::g", "is not an IP address or a CIDR range"),
+        ("fe80::1%eth0", 'has an IPv6 zone ("%..."), which nginx does not take'),
+        ("[10.0.0.1]", "is in brackets, which hold an IPv6 address only"),
+        ("[2001:db8::1", "is not an IP address or a CIDR range"),
+        ("proxy.example.com", "is not an IP address or a CIDR range"),
+        ("unix:", "is not an IP address or a CIDR range"),
+        ("10.0.0.1\n", "is not an IP address or a CIDR range"),
+        ("10.0.0.1; allow all", "is not an IP address or a CIDR range"),
+        ("", "is not an IP address or a CIDR range"),
+    ],
+)
+def test_trusted_proxies_that_are_not_addresses_or_ranges_are_refused_by_name(proxy, why):
+    message = refusal(trusted_proxies=[proxy])
+    assert message.startswith(
+        f"flask_gunicorn_trusted_proxies: {json.dumps([proxy])} holds {json.dumps(proxy)}, "
+        f"which {why}. Trusted proxies are IPv4 or IPv6 addresses or CIDR ranges"
+    )
+
+
+def backend(name="web1", address="10.0.0.11", port=80):
+    return {"name": name, "address": address, "port": port}
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "server"),
+    [
+        ("10.0.0.11", 80, "10.0.0.11:80"),
+        ("10.0.0.11", "8080", "10.0.0.11:8080"),
+        # An IPv6 address goes in brackets before the port, whether given bare or bracketed.
+        ("2001:db8::11", 80, "[2001:db8::11]:80"),
+        ("[2001:db8::11]", 8080, "[2001:db8::11]:8080"),
+        ("::1", 80, "[::1]:80"),
+        ("web1", 80, "web1:80"),
+        ("web1.internal.example", 80, "web1.internal.example:80"),
+        ("web1.internal.example.", 80, "web1.internal.example.:80"),
+        ("xn--bcher-kva.example", 65535, "xn--bcher-kva.example:65535"),
+    ],
+)
+def test_each_backend_gets_its_server_address_with_ipv6_in_brackets(address, port, server):
+    result = inputs.check(
+        {
+            "role": "flask_gunicorn_lb",
+            "backend_group": "web",
+            "backends": [backend("web1", address, port)],
+        }
+    )
+    assert result == {"backend_servers": {"web1": server}}
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("10.0.0.256", "is not an IPv4 address"),
+        ("1.2.3", "is not an IPv4 address"),
+        ("010.0.0.11", "is not an IPv4 address"),
+        ("2001:db8::g", "is not an IPv6 address"),
+        ("[10.0.0.11]", 'is not a host name: it has "[" in the label "[10"'),
+        ("[2001:db8::zz]", "is not an IPv6 address in brackets"),
+        ("web1\n", 'is not a host name: it has "\\n" in the label "web1\\n"'),
+        ("web 1", 'is not a host name: it has " " in the label "web 1"'),
+        ("web_1", 'is not a host name: it has "_" in the label "web_1"'),
+        ("*.example.com", 'is not a host name: it has a "*"'),
+        ("web1;", 'is not a host name: it has ";" in the label "web1;"'),
+        ("", "is empty"),
+    ],
+)
+def test_a_backend_address_nginx_cannot_take_is_refused_naming_the_backend(address, why):
+    assert refusal(backend_group="web", backends=[backend("web1", address)]) == (
+        'Backend "web1" of group "web": its flask_gunicorn_lb_backend_address (else ansible_host, '
+        f"else the inventory name) {json.dumps(address)} {why}; it must be a host name, an IPv4 "
+        "or an IPv6 address."
+    )
+
+
+@pytest.mark.parametrize("port", [0, 65536, 70000, -1, "80x", "80\n", "", True, None, 8.5])
+def test_a_backend_port_outside_1_to_65535_is_refused(port):
+    assert refusal(backend_group="web", backends=[backend(port=port)]) == (
+        f'Backend "web1" of group "web": its flask_gunicorn_http_port {json.dumps(port)} must be '
+        "a port from 1 to 65535."
+    )
+
+
+@pytest.mark.parametrize("name", ["web1\n", "-web1", "web/1", "web 1", "", None])
+def test_a_backend_inventory_name_that_cannot_name_a_file_is_refused(name):
+    message = refusal(backend_group="web", backends=[backend(name=name)])
+    assert message.startswith(f'Backend of group "web": {json.dumps(name)} must be an inventory')
+    assert refusal(role="flask_gunicorn_lb", backend=name or "").startswith(
+        f"flask_gunicorn_lb_backend: {json.dumps(name or '')} must be an inventory name"
+    )
+
+
+def test_a_load_balancer_among_its_backends_listens_on_another_port():
+    backends = [backend("lb1", "10.0.0.10", 80), backend("web1", "10.0.0.11", 80)]
+    params = {"role": "flask_gunicorn_lb", "backend_group": "web", "backends": backends}
+    assert refusal(**params, own_name="lb1", http_port=80) == (
+        "lb1 is in its own backend group web: flask_gunicorn_lb_http_port must differ from its "
+        "flask_gunicorn_http_port (both are 80), or requests would come back to the load balancer."
+    )
+    servers = inputs.check({**params, "own_name": "lb1", "http_port": "8080"})["backend_servers"]
+    assert servers == {"lb1": "10.0.0.10:80", "web1": "10.0.0.11:80"}
+    # A backend that is another host may listen on the load balancer's port.
+    assert (
+        inputs.check({**params, "own_name": "lb2", "http_port": 80})["backend_servers"] == servers
+    )
+
+
+@pytest.mark.parametrize("pool", ["Web", "1web", "web-1", "web\n", ""])
+def test_a_pool_name_that_cannot_name_nginx_identifiers_is_refused(pool):
+    assert refusal(role="flask_gunicorn_lb", pool=pool).startswith(
+        f"flask_gunicorn_lb_name: {json.dumps(pool)} must start with a lowercase letter"
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "accepted"),
+    [
+        (1, True),
+        (443, True),
+        ("8080", True),
+        (65535, True),
+        (0, False),
+        (65536, False),
+        ("80\n", False),
+        (" 80", False),
+        (True, False),
+        ("http", False),
+    ],
+)
+def test_ports_are_1_to_65535_named_by_the_role(port, accepted):
+    for role, variable in [
+        ("flask_gunicorn", "flask_gunicorn_https_port"),
+        ("flask_gunicorn_lb", "flask_gunicorn_lb_https_port"),
+    ]:
+        if accepted:
+            assert inputs.check({"role": role, "https_port": port}) == {}
+        else:
+            assert refusal(role=role, https_port=port) == (
+                f"{variable}: {json.dumps(port)} must be a port from 1 to 65535."
+            )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "refused"),
+    [
+        ("/shop\n", "must be a path like /shop"),
+        ("/shop/", "must be a path like /shop"),
+        ("shop", "must be a path like /shop"),
+        ("/shop//items", "must be a path like /shop"),
+        ("/sh op", "must be a path like /shop"),
+        ("/shop;", "must be a path like /shop"),
+        ("/", "must be a path like /shop"),
+        ("/.", 'has the path segment ".", which starts with a dot'),
+        ("/..", 'has the path segment "..", which starts with a dot'),
+        ("/apps/../shop", 'has the path segment "..", which starts with a dot'),
+        ("/.well-known", 'has the path segment ".well-known", which starts with a dot'),
+    ],
+)
+def test_a_url_prefix_nginx_would_not_route_to_the_app_is_refused(prefix, refused):
+    assert refusal(url_prefix=prefix).startswith(
+        f"flask_gunicorn_url_prefix: {json.dumps(prefix)} {refused}"
+    )
+    # The same rule when the module checks every URL path.
+    assert refusal(url_prefix=prefix, health_path="/healthz").startswith(
+        f"flask_gunicorn_url_prefix: {json.dumps(prefix)} {refused}"
+    )
+
+
+@pytest.mark.parametrize("prefix", ["", "/shop", "/apps/shop.v2", "/a~b/c-d_e", "/shop.well-known"])
+def test_a_url_prefix_of_plain_segments_is_accepted(prefix):
+    assert inputs.check({"url_prefix": prefix}) == {}
+    result = inputs.check({"url_prefix": prefix, "static_dir": "static", "static_url_path": "/s/"})
+    assert result == {}
+    assert inputs.check(
+        {
+            "url_prefix": prefix,
+            "static_dir": "static",
+            "static_url_path": "/s/",
+            "health_path": "/h",
+        }
+    ) == {"static_location": "/s/"}
+
+
+@pytest.mark.parametrize(
+    ("given", "paths"),
+    [("/var/cache/app /tmp/x", ["/var/cache/app", "/tmp/x"]), (["/data"], ["/data"]), ([], [])],
+)
+def test_writable_paths_are_absolute_paths_as_a_list(given, paths):
+    assert inputs.check({"writable_paths": given}) == {"writable_paths": paths}
+
+
+@pytest.mark.parametrize("path", ["data", "/da ta", "/data\n", "", 5])
+def test_writable_paths_that_are_not_absolute_paths_are_refused(path):
+    assert refusal(writable_paths=[path]).startswith(
+        f"flask_gunicorn_writable_paths: {json.dumps([path])} holds {json.dumps(path)}, which is "
+        "not an absolute path without white space."
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "paths"),
+    [
+        ("uploads media/images", ["uploads", "media/images"]),
+        (["a..b", ".cache"], ["a..b", ".cache"]),
+    ],
+)
+def test_shared_paths_are_relative_paths_inside_the_project_as_a_list(given, paths):
+    assert inputs.check({"shared_paths": given}) == {"shared_paths": paths}
+
+
+@pytest.mark.parametrize("path", ["/uploads", "..", "../up", "up/../..", "up/..", "up\n", "u p"])
+def test_shared_paths_that_leave_the_project_are_refused(path):
+    assert refusal(shared_paths=[path]).startswith(
+        f"flask_gunicorn_shared_paths: {json.dumps([path])} holds {json.dumps(path)}, which is "
+        "not a relative path inside the project."
+    )
+
+
+def test_every_refused_input_is_named_at_once_and_no_message_holds_an_apostrophe():
+    message = refusal(
+        server_name="example.com;",
+        http_port=70000,
+        trusted_proxies="10.0.0.300",
+        url_prefix="/.git",
+        health_path="/h",
+        writable_paths="tmp",
+        shared_paths="../x",
+    )
+    variables = re.findall(r"(?:^|\. )(flask_gunicorn_[a-z_]+): ", message)
+    assert variables == [
+        "flask_gunicorn_server_name",
+        "flask_gunicorn_http_port",
+        "flask_gunicorn_trusted_proxies",
+        "flask_gunicorn_writable_paths",
+        "flask_gunicorn_shared_paths",
+        "flask_gunicorn_url_prefix",
+    ]
+    # Ansible shows the message in YAML, where an apostrophe would be doubled.
+    assert "'" not in message
+
+
+def test_no_refusal_message_holds_an_apostrophe():
+    messages = [
+        refusal(url_prefix="/.git"),
+        refusal(url_prefix="shop"),
+        refusal(static_dir="static", static_url_path="/", health_path="/h"),
+        refusal(health_path="/h#x"),
+        refusal(health_path="/a/../h"),
+        refusal(health_path="/.env"),
+        refusal(static_dir="static", static_url_path="/static", health_path="/static/h"),
+        refusal(role="flask_gunicorn_lb", pool="Web", backend="-x"),
+        refusal(backend_group="web", backends=[backend(address="a b")]),
+        refusal(backend_group="web", backends=[backend(port=0)]),
+        refusal(backend_group="web", backends=[backend("lb1")], own_name="lb1", http_port=80),
+        refusal(server_name={"a": 1}),
+    ]
+    assert [message for message in messages if "'" in message] == []
+
+
+def run_inputs(tmp_path, **args):
+    """flask_gunicorn_inputs as Ansible runs it: its arguments in a file, its result on stdout."""
+    arguments = tmp_path / "inputs.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    completed = subprocess.run(
+        [sys.executable, str(MODULES / "flask_gunicorn_inputs.py"), str(arguments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return json.loads(completed.stdout)
+
+
+def test_the_module_returns_the_normalised_inputs_in_check_mode_and_changes_nothing(tmp_path):
+    result = run_inputs(
+        tmp_path,
+        _ansible_check_mode=True,
+        server_name="example.com www.example.com.",
+        http_port=80,
+        https_port="443",
+        trusted_proxies="[2001:db8::1] 10.0.0.0/8",
+        url_prefix="/shop",
+        static_url_path="/static",
+        static_dir="static",
+        health_path="/healthz",
+        writable_paths=[],
+        shared_paths="uploads",
+    )
+    assert result["changed"] is False and "failed" not in result
+    assert result["server_names"] == ["example.com", "www.example.com"]
+    assert result["trusted_proxies"] == ["2001:db8::1", "10.0.0.0/8"]
+    assert result["writable_paths"] == [] and result["shared_paths"] == ["uploads"]
+    assert result["static_location"] == "/static/"
+    assert "backend_servers" not in result
+
+
+def test_the_module_fails_naming_the_variable_and_the_value_as_written(tmp_path):
+    result = run_inputs(
+        tmp_path, server_name=["example.com; return 200"], health_path="/healthz", url_prefix=""
+    )
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith(
+        'flask_gunicorn_server_name: ["example.com; return 200"] holds "example.com; return 200", '
+        'which has ";" in the label "com; return 200".'
+    )
+    result = run_inputs(tmp_path, url_prefix="/shop\n", health_path="/healthz")
+    assert result["msg"].startswith('flask_gunicorn_url_prefix: "/shop\\n" must be a path')
+
+
+def test_the_load_balancer_gets_its_server_names_and_server_addresses(tmp_path):
+    result = run_inputs(
+        tmp_path,
+        role="flask_gunicorn_lb",
+        pool="web",
+        server_name="lb.example.com *.lb.example.com",
+        http_port=80,
+        backend_group="web",
+        backends=[backend("web1", "2001:db8::11", 80), backend("web2", "10.0.0.12", "8080")],
+        own_name="lb1",
+    )
+    assert result["changed"] is False
+    assert result["server_names"] == ["lb.example.com", "*.lb.example.com"]
+    assert result["backend_servers"] == {"web1": "[2001:db8::11]:80", "web2": "10.0.0.12:8080"}
