@@ -383,12 +383,13 @@ def test_a_dead_run_of_this_controller_is_not_alive_and_another_controllers_goes
 
 def test_one_run_holds_the_lock_and_replaces_only_the_holder_it_was_told(tmp_path):
     path = str(tmp_path / "flask_gunicorn.lock")
-    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1")
-    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1")
-    assert lock.acquire(path, "c:2:2", "") == (False, "c:1:1")
-    assert lock.acquire(path, "c:2:2", "c:9:9") == (False, "c:1:1")
+    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1", 0.0)
+    assert lock.acquire(path, "c:1:1", "") == (True, "c:1:1", 0.0)
+    taken = os.stat(path).st_mtime
+    assert lock.acquire(path, "c:2:2", "") == (False, "c:1:1", taken)
+    assert lock.acquire(path, "c:2:2", "c:9:9") == (False, "c:1:1", taken)
     assert not lock.release(path, "c:2:2")
-    assert lock.acquire(path, "c:2:2", "c:1:1") == (True, "c:2:2")
+    assert lock.acquire(path, "c:2:2", "c:1:1") == (True, "c:2:2", 0.0)
     assert lock.read(path)[0] == "c:2:2"
     assert lock.release(path, "c:2:2")
     assert lock.read(path) == ("", 0.0)
@@ -429,7 +430,7 @@ def test_the_lock_never_follows_a_link_and_refuses_a_directory_others_can_write(
         lock.acquire(path, "controller:1:1", "")
     assert not os.path.lexists(path)
     locks.chmod(0o755)
-    assert lock.acquire(path, "controller:1:1", "") == (True, "controller:1:1")
+    assert lock.acquire(path, "controller:1:1", "") == (True, "controller:1:1", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -1302,6 +1303,30 @@ def test_the_module_reports_and_diffs_in_check_mode_then_changes_and_then_change
     assert run_releases(base.root, state="read", **paths)["rollback_target"] == "r2"
 
 
+def test_record_and_prune_is_one_task_that_prunes_by_the_history_it_records(base):
+    build(base, "r1", "r2", "r3")
+    went_live(base, "r1", "r2")
+    point(base, "r3")
+    paths = {
+        "history_file": str(base.history),
+        "releases_dir": str(base.releases),
+        "current_link": str(base.current),
+        "release": "r3",
+        "keep_releases": 2,
+    }
+    before = snapshot(base.root)
+    checked = run_releases(
+        base.root, state="record_and_prune", _ansible_check_mode=True, _ansible_diff=True, **paths
+    )
+    assert snapshot(base.root) == before
+    # r3 counts as live in the plan: r1 is the one beyond the two kept.
+    assert checked["changed"] is True and checked["removed"] == [str(base.releases / "r1")]
+    assert [diff["after"] for diff in checked["diff"]] == ["r1\nr2\nr3\n", "r2\nr3\n"]
+    assert run_releases(base.root, state="record_and_prune", **paths)["changed"] is True
+    assert base.history.read_text() == "r1\nr2\nr3\n" and on_disk(base) == ["r2", "r3"]
+    assert run_releases(base.root, state="record_and_prune", **paths)["changed"] is False
+
+
 def test_the_module_fails_with_the_refusal_of_a_bad_release_id(base):
     result = run_releases(base.root, state="record", history_file=str(base.history), release="../x")
     assert result["failed"] is True
@@ -1758,3 +1783,143 @@ def test_the_load_balancer_gets_its_server_names_and_server_addresses(tmp_path):
     assert result["changed"] is False
     assert result["server_names"] == ["lb.example.com", "*.lb.example.com"]
     assert result["backend_servers"] == {"web1": "[2001:db8::11]:80", "web2": "10.0.0.12:8080"}
+
+
+def run_named(name, tmp_path, **args):
+    """A module as Ansible runs it: a process of its own, its arguments in a file."""
+    arguments = tmp_path / f"{name}-args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    completed = subprocess.run(
+        [sys.executable, str(MODULES / f"{name}.py"), str(arguments)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    arguments.unlink()
+    return json.loads(completed.stdout)
+
+
+def test_nginx_change_marks_the_reload_owed_before_it_changes_and_reports_a_mark_it_finds(conf):
+    mark = conf.root / "reload-owed"
+    change = {
+        "files": [{"dest": str(conf.available / "site.conf"), "content": "server { new; }\n"}],
+        "owed_mark": str(mark),
+        "test_command": ACCEPT,
+        "sites_enabled": str(conf.enabled),
+    }
+    owner = {"owner": pwd.getpwuid(UID).pw_name, "group": grp.getgrgid(GID).gr_name}
+    change["files"][0].update(owner)
+    made = run_named("flask_gunicorn_nginx_change", conf.root, **change)
+    assert made["changed"] and made["reload_needed"] and mark.exists()
+    assert mode(mark) == 0o600
+    # The files are as wanted now; the mark alone still owes the reload (a killed run).
+    again = run_named("flask_gunicorn_nginx_change", conf.root, **change)
+    assert again["changed"] and again["reload_needed"] and again["changed_paths"] == []
+    mark.unlink()
+    assert not run_named("flask_gunicorn_nginx_change", conf.root, **change)["changed"]
+    assert not mark.exists()
+    # A refused change leaves the mark: the files were put back, a reload does no harm.
+    change["test_command"] = REFUSE
+    change["files"][0]["content"] = "server { bad; }\n"
+    refused = run_named("flask_gunicorn_nginx_change", conf.root, **change)
+    assert refused["failed"] and (conf.available / "site.conf").read_text() == "server { new; }\n"
+    # A link in the mark's place is never followed.
+    mark.unlink()
+    mark.symlink_to(conf.outside / "target")
+    change["test_command"] = ACCEPT
+    linked = run_named("flask_gunicorn_nginx_change", conf.root, **change)
+    assert (conf.outside / "target").read_text() == "never written\n"
+    assert linked["changed"] and linked["reload_needed"]
+
+
+files_module = load("flask_gunicorn_files")
+ME = {"owner": pwd.getpwuid(UID).pw_name, "group": grp.getgrgid(GID).gr_name}
+
+
+def test_files_creates_directories_and_files_then_changes_nothing(tmp_path):
+    etc = tmp_path / "etc/hello"
+    args = {
+        "directories": [
+            {"path": str(tmp_path / "etc"), **ME},
+            {"path": str(etc), "mode": "0750", **ME},
+        ],
+        "files": [
+            {
+                "path": str(etc / "gunicorn.conf.py"),
+                "content": "workers = 2\n",
+                "mode": "0640",
+                **ME,
+            },
+            {"path": str(etc / "app.env"), "secret_content": "TOKEN=hush\n", "mode": "0640", **ME},
+        ],
+        "_ansible_diff": True,
+    }
+    checked = run_named("flask_gunicorn_files", tmp_path, _ansible_check_mode=True, **args)
+    assert checked["changed"] and not (tmp_path / "etc").exists()
+    assert "hush" not in json.dumps(checked)
+    made = run_named("flask_gunicorn_files", tmp_path, **args)
+    assert made["changed_paths"] == [
+        str(tmp_path / "etc"),
+        str(etc),
+        str(etc / "gunicorn.conf.py"),
+        str(etc / "app.env"),
+    ]
+    assert "hush" not in json.dumps(made)
+    assert mode(etc) == 0o750 and mode(etc / "app.env") == 0o640
+    assert (etc / "app.env").read_text() == "TOKEN=hush\n"
+    again = run_named("flask_gunicorn_files", tmp_path, **args)
+    assert not again["changed"] and again["changed_paths"] == []
+    # A mode changed by hand is put back; the content stays.
+    os.chmod(etc / "gunicorn.conf.py", 0o666)
+    assert run_named("flask_gunicorn_files", tmp_path, **args)["changed_paths"] == [
+        str(etc / "gunicorn.conf.py")
+    ]
+    assert mode(etc / "gunicorn.conf.py") == 0o640
+
+
+def test_files_makes_a_secret_key_once_and_replaces_an_empty_one(tmp_path):
+    key = tmp_path / "secret_key.env"
+    args = {"files": [{"path": str(key), "generate": "secret_key", "mode": "0640", **ME}]}
+    run_named("flask_gunicorn_files", tmp_path, **args)
+    made = key.read_text()
+    assert re.fullmatch(r"SECRET_KEY=[0-9a-f]{64}\n", made) and mode(key) == 0o640
+    assert not run_named("flask_gunicorn_files", tmp_path, **args)["changed"]
+    assert key.read_text() == made
+    key.write_text("")
+    assert run_named("flask_gunicorn_files", tmp_path, **args)["changed"]
+    assert re.fullmatch(r"SECRET_KEY=[0-9a-f]{64}\n", key.read_text()) and key.read_text() != made
+
+
+def test_files_never_follows_a_link(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target").write_text("never written\n")
+    (tmp_path / "conf").symlink_to(outside, target_is_directory=True)
+    refused = run_named(
+        "flask_gunicorn_files", tmp_path, directories=[{"path": str(tmp_path / "conf"), **ME}]
+    )
+    assert refused["failed"] and '"' + str(tmp_path / "conf") + '"' in refused["msg"]
+    (tmp_path / "unit").symlink_to(outside / "target")
+    replaced = run_named(
+        "flask_gunicorn_files",
+        tmp_path,
+        files=[{"path": str(tmp_path / "unit"), "content": "[Unit]\n", **ME}],
+    )
+    assert replaced["changed"] and not os.path.islink(tmp_path / "unit")
+    assert (outside / "target").read_text() == "never written\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"content": "a", "generate": "secret_key"}, "needs one of content"),
+        ({}, "needs one of content"),
+        ({"content": "a", "mode": "rw"}, 'has mode "rw"'),
+        ({"content": "a", "owner": "no-such-user-here"}, '"no-such-user-here"'),
+    ],
+)
+def test_files_refuses_what_it_cannot_do_naming_the_path(tmp_path, entry, words):
+    path = str(tmp_path / "f")
+    result = run_named("flask_gunicorn_files", tmp_path, files=[{"path": path, **ME, **entry}])
+    assert result["failed"] and words in result["msg"] and json.dumps(path) in result["msg"]
+    assert not os.path.exists(path)

@@ -7,6 +7,7 @@ default patterns (secrets, local state, virtualenvs, caches and version control 
 byte-for-byte reproducible archives.
 """
 
+import hashlib
 import importlib.util
 import json
 import stat
@@ -181,6 +182,20 @@ def test_the_module_packs_as_ansible_runs_it(source, tmp_path):
         names = archive.getnames()
     assert "./.env" not in names
     assert "./.env.production" in names
+
+
+def test_without_dest_the_module_writes_nothing_and_returns_the_same_checksum(source, tmp_path):
+    dest = tmp_path / "module.tar"
+    packed = run_module({"src": str(source), "dest": str(dest), "exclude": [".env"]}, tmp_path)
+    summed = run_module({"src": str(source), "exclude": [".env"]}, tmp_path)
+    assert packed["changed"] and not summed["changed"]
+    assert summed["checksum"] == packed["checksum"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["args.json", "module.tar", "src"]
+    (source / "app.py").write_text("changed\n")
+    assert (
+        run_module({"src": str(source), "exclude": [".env"]}, tmp_path)["checksum"]
+        != summed["checksum"]
+    )
 
 
 def test_the_module_refuses_a_bad_pattern_and_says_which(source, tmp_path):

@@ -42,6 +42,9 @@ options:
     description: Where the instances' records are.
     type: path
     default: /var/lib/flask_gunicorn/instances
+  stash:
+    description: The instance's nginx stash (flask_gunicorn_leave_site); see RV(stash_present).
+    type: path
 author: flask-gunicorn project
 """
 
@@ -71,6 +74,11 @@ record_before_nginx:
     server names, settings) of the last run kept until nginx serves the new one, so a run that
     fails or stops before then leaves a record of what nginx has.
   type: dict
+  returned: always
+stash_present:
+  description: >-
+    O(stash) exists: an earlier run left a server block there, which this run restores or drops.
+  type: bool
   returned: always
 previous_site:
   description: >-
@@ -367,6 +375,7 @@ def main():
             "allow_site_change": {"type": "bool", "default": False},
             "allow_socket_move": {"type": "bool", "default": False},
             "registry_dir": {"type": "path", "default": "/var/lib/flask_gunicorn/instances"},
+            "stash": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -405,6 +414,7 @@ def main():
         record_before_nginx=record_before_nginx(record, previous),
         previous_site=previous_site(previous),
         previous_socket_path=previous.get("socket_path") or "",
+        stash_present=bool(p["stash"]) and os.path.lexists(p["stash"]),
     )
 
 

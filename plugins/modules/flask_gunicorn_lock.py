@@ -61,9 +61,9 @@ holder:
   type: str
   returned: when state is read or acquire
 since:
-  description: When the holder took it (read).
+  description: When the holder took it (read; acquire when it did not acquire, 0 otherwise).
   type: float
-  returned: when state is read
+  returned: when state is read or acquire
 alive:
   description: Whether the holder still runs (alive).
   type: bool
@@ -171,11 +171,14 @@ def read(path):
 
 
 def acquire(path, owner, replaceable):
-    """Take the lock when it is free, ours, or held by replaceable; (acquired, holder)."""
+    """Take the lock when it is free, ours, or held by replaceable; (acquired, holder, since).
+
+    since is when the holder took the lock: what state=alive needs to tell whether it still runs.
+    """
     _check_directory(path)
-    holder, _ = read(path)
+    holder, since = read(path)
     if holder and holder not in (owner, replaceable):
-        return False, holder
+        return False, holder, since
     temporary = f"{path}.{os.getpid()}"
     if os.path.lexists(temporary):
         # Left by a killed run that had this process id; unlink(2) never follows a link.
@@ -185,16 +188,16 @@ def acquire(path, owner, replaceable):
         handle.write(owner + "\n")
     if holder:
         os.rename(temporary, path)
-        return True, owner
+        return True, owner, 0.0
     try:
         # link(2) fails when another run created the file meanwhile: exactly one wins.
         os.link(temporary, path)
     except FileExistsError:
-        return False, read(path)[0]
+        return (False, *read(path))
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return True, owner
+    return True, owner, 0.0
 
 
 def release(path, owner):
@@ -239,13 +242,12 @@ def run(module):
     if not p["owner"]:
         module.fail_json(msg="owner is required to acquire or release the lock")
     if module.check_mode:
-        holder, _ = read(p["path"])
-        module.exit_json(
-            changed=False, acquired=holder in ("", p["owner"], p["holder"]), holder=holder
-        )
+        holder, since = read(p["path"])
+        acquired = holder in ("", p["owner"], p["holder"])
+        module.exit_json(changed=False, acquired=acquired, holder=holder, since=since)
     if p["state"] == "acquire":
-        acquired, holder = acquire(p["path"], p["owner"], p["holder"])
-        module.exit_json(changed=False, acquired=acquired, holder=holder)
+        acquired, holder, since = acquire(p["path"], p["owner"], p["holder"])
+        module.exit_json(changed=False, acquired=acquired, holder=holder, since=since)
     module.exit_json(changed=False, released=release(p["path"], p["owner"]))
 
 

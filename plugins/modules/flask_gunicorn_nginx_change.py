@@ -75,6 +75,13 @@ options:
         earlier step or an earlier run changed and the running nginx does not have yet.
     type: bool
     default: false
+  owed_mark:
+    description:
+      - A file that says a reload is owed. When it exists, the change counts as O(pending). Before
+        the first path changes, the module makes it (empty, root's, 0600), so that a run killed
+        before nginx reloaded leaves the next run the reload it owes. The caller removes it once
+        nginx reloaded. Its directory must exist; a link in its place is never followed.
+    type: path
   test_command:
     description: The test, as an argument list; a non-zero exit status refuses the change.
     type: list
@@ -112,7 +119,9 @@ tested:
   type: bool
   returned: success
 reload_needed:
-  description: Whether nginx must reload to run what is on disk (a path changed, or O(pending)).
+  description: >-
+    Whether nginx must reload to run what is on disk (a path changed, O(pending), or O(owed_mark)
+    was there); then O(owed_mark) exists, outside check mode.
   type: bool
   returned: success
 rc:
@@ -309,6 +318,17 @@ def apply(steps, test_command=("nginx", "-t"), pending=False, run=run_test):
         raise
 
 
+def owe_reload(mark):
+    """Make the mark, empty and root's; an existing file is left, a link in its place refused."""
+    try:
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise ChangeFailed(
+            f"Marking the reload as owed in {json.dumps(mark)} failed: {error.strerror}."
+        ) from error
+    os.close(fd)
+
+
 def _shown(state, secret):
     if state is None:
         return ""
@@ -407,6 +427,7 @@ def main():
             "sites_enabled": {"type": "path", "default": "/etc/nginx/sites-enabled"},
             "remove": {"type": "list", "elements": "path", "default": []},
             "pending": {"type": "bool", "default": False},
+            "owed_mark": {"type": "path"},
             "test_command": {"type": "list", "elements": "str", "default": ["nginx", "-t"]},
             "failure_msg": {
                 "type": "str",
@@ -424,11 +445,15 @@ def main():
     result = {"changed_paths": [step.path for step in steps]}
     if module._diff:
         result["diff"] = diff(steps)
-    needed = bool(steps) or p["pending"]
+    owed = bool(p["owed_mark"]) and os.path.lexists(p["owed_mark"])
+    pending = p["pending"] or owed
+    needed = bool(steps) or pending
     if module.check_mode:
         module.exit_json(changed=needed, tested=False, reload_needed=needed, **result)
     try:
-        tested = apply(steps, p["test_command"], p["pending"])
+        if needed and p["owed_mark"] and not owed:
+            owe_reload(p["owed_mark"])
+        tested = apply(steps, p["test_command"], pending)
     except ChangeFailed as failed:
         # What the test said, for a caller that words its own message.
         extra = {}

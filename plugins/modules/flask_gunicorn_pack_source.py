@@ -22,9 +22,11 @@ options:
     type: path
     required: true
   dest:
-    description: Archive file to write (overwritten).
+    description:
+      - Archive file to write (overwritten). Without it, nothing is written and the module only
+        returns the archive's RV(checksum), which names a release, with no file to
+        remove when the release exists already.
     type: path
-    required: true
   exclude:
     description:
       - Patterns of paths to leave out. A pattern that starts with C(/) is anchored at O(src)
@@ -50,12 +52,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+checksum:
+  description: The SHA-256 of the archive, in hexadecimal.
+  returned: always
+  type: str
 cmd:
   description: The tar command that packed the source.
   returned: always
   type: list
   elements: str
 """
+
+import hashlib
+import os
+import subprocess
 
 # After the documentation, as Ansible modules have it.
 from ansible.module_utils.basic import AnsibleModule
@@ -119,7 +129,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "src": {"type": "path", "required": True},
-            "dest": {"type": "path", "required": True},
+            "dest": {"type": "path"},
             "exclude": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=False,
@@ -127,13 +137,33 @@ def main():
     tar = module.get_bin_path("gtar") or module.get_bin_path("tar", required=True)
     try:
         params = module.params
-        cmd = tar_command(tar, params["src"], params["dest"], params["exclude"])
+        cmd = tar_command(tar, params["src"], params["dest"] or "-", params["exclude"])
     except ValueError as error:
         module.fail_json(msg=str(error))
-    rc, stdout, stderr = module.run_command(cmd, environ_update={"LC_ALL": "C"})
+    rc, checksum, stderr = checksum_of(cmd, params["dest"])
     if rc != 0:
-        module.fail_json(msg=f"tar failed: {stderr.strip()}", cmd=cmd, rc=rc, stdout=stdout)
-    module.exit_json(changed=True, cmd=cmd)
+        module.fail_json(msg=f"tar failed: {stderr.strip()}", cmd=cmd, rc=rc)
+    module.exit_json(changed=params["dest"] is not None, cmd=cmd, checksum=checksum)
+
+
+def checksum_of(cmd, dest):
+    """Run tar; (exit status, SHA-256 of the archive, stderr). Without dest, tar writes to us."""
+    digest = hashlib.sha256()
+    with subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "LC_ALL": "C"},
+    ) as tar:
+        # tar's own messages are short: reading them after its output cannot block it.
+        for chunk in iter(lambda: tar.stdout.read(1 << 16), b""):
+            digest.update(chunk)
+        stderr = tar.stderr.read().decode("utf-8", errors="replace")
+    if tar.returncode == 0 and dest:
+        with open(dest, "rb") as archive:
+            for chunk in iter(lambda: archive.read(1 << 16), b""):
+                digest.update(chunk)
+    return tar.returncode, digest.hexdigest(), stderr
 
 
 if __name__ == "__main__":

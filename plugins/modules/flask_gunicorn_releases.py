@@ -31,9 +31,10 @@ description:
     the diff in diff mode.
 options:
   state:
-    description: read, record or prune.
+    description:
+      - read, record or prune; record_and_prune records the release, then prunes, in one task.
     type: str
-    choices: [read, record, prune]
+    choices: [read, record, prune, record_and_prune]
     default: read
   history_file:
     description: The history file, one release id a line.
@@ -348,7 +349,11 @@ def prune_diff(releases_dir, remove):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "default": "read", "choices": ["read", "record", "prune"]},
+            "state": {
+                "type": "str",
+                "default": "read",
+                "choices": ["read", "record", "prune", "record_and_prune"],
+            },
             "history_file": {"type": "path", "required": True},
             "releases_dir": {"type": "path"},
             "current_link": {"type": "path"},
@@ -360,6 +365,7 @@ def main():
             ("state", "read", ("releases_dir", "current_link")),
             ("state", "record", ("release",)),
             ("state", "prune", ("releases_dir", "current_link", "release")),
+            ("state", "record_and_prune", ("releases_dir", "current_link", "release")),
         ],
         supports_check_mode=True,
     )
@@ -374,26 +380,33 @@ def run(module):
     if p["state"] == "read":
         found = read(p["history_file"], p["releases_dir"], p["current_link"], p["name"])
         module.exit_json(changed=False, **found)
-    if p["state"] == "record":
-        changed, before, after = record(p["history_file"], p["release"], module.check_mode)
-        result = {"changed": changed, "history": after}
-        if module._diff:
-            result["diff"] = {
+    recorded, diffs = False, []
+    if p["state"] in ("record", "record_and_prune"):
+        recorded, before, after = record(p["history_file"], p["release"], module.check_mode)
+        diffs.append(
+            {
                 "before_header": p["history_file"],
                 "after_header": p["history_file"],
                 "before": _text(before),
                 "after": _text(after),
             }
-        module.exit_json(**result)
-    history = read_history(p["history_file"]) or []
+        )
+        if p["state"] == "record":
+            extra = {"diff": diffs[0]} if module._diff else {}
+            module.exit_json(changed=recorded, history=after, **extra)
+        # In check mode the history is not written: the prune plans with the one it would be.
+        history = after
+    else:
+        history = read_history(p["history_file"]) or []
     current = serving(p["current_link"])
     kept, remove = plan_prune(p["releases_dir"], history, p["release"], current, p["keep_releases"])
     result = {"history": history, "serving": current, "kept": kept, "removed": remove}
     if module._diff:
-        result["diff"] = prune_diff(p["releases_dir"], remove)
+        pruned = prune_diff(p["releases_dir"], remove)
+        result["diff"] = [*diffs, pruned] if diffs else pruned
     if not module.check_mode:
         remove_releases(remove)
-    module.exit_json(changed=bool(remove), **result)
+    module.exit_json(changed=recorded or bool(remove), **result)
 
 
 if __name__ == "__main__":
