@@ -1923,3 +1923,116 @@ def test_files_refuses_what_it_cannot_do_naming_the_path(tmp_path, entry, words)
     result = run_named("flask_gunicorn_files", tmp_path, files=[{"path": path, **ME, **entry}])
     assert result["failed"] and words in result["msg"] and json.dumps(path) in result["msg"]
     assert not os.path.exists(path)
+
+
+@pytest.fixture
+def release(tmp_path):
+    """A release being built: its source ships an instance folder, and a link leading out."""
+    root = tmp_path / "srv/hello"
+    source = root / "releases/r1/src"
+    (source / "hello/instance").mkdir(parents=True)
+    (source / "hello/instance/local.db").write_text("a developer's database\n")
+    (root / "shared/instance").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "uploads").write_text("never removed\n")
+    (source / "data").symlink_to(outside, target_is_directory=True)
+    return SimpleNamespace(root=root, dir=root / "releases/r1", source=source, outside=outside)
+
+
+def links_args(release, instance_path, shared_paths=()):
+    return {
+        "release_dir": str(release.dir),
+        "shared_dir": str(release.root / "shared"),
+        "instance_path": instance_path,
+        "shared_paths": list(shared_paths),
+    }
+
+
+def test_release_links_replace_the_shipped_instance_folder_and_make_missing_parents(release):
+    args = links_args(release, str(release.source / "hello/instance"), ["media/uploads"])
+    checked = run_named(
+        "flask_gunicorn_release_links", release.root, _ansible_check_mode=True, **args
+    )
+    assert checked["changed"] and (release.source / "hello/instance/local.db").exists()
+    made = run_named("flask_gunicorn_release_links", release.root, **args)
+    assert made["changed"] and len(made["links"]) == 2
+    assert os.readlink(release.source / "hello/instance") == str(release.root / "shared/instance")
+    assert os.readlink(release.source / "media/uploads") == str(
+        release.root / "shared/media/uploads"
+    )
+    assert mode(release.source / "media") == 0o755
+
+
+@pytest.mark.parametrize(
+    "instance_path",
+    [
+        "{src}/../../../etc/instance",
+        "{src}/./instance",
+        "{src}//instance",
+        "relative/instance",
+        "{root}/shared/instance",
+        "{src}/data/instance",
+        "{src}/instance\nx",
+        "{dir}",
+    ],
+)
+def test_release_links_refuse_an_instance_folder_not_plainly_inside_the_release(
+    release, instance_path
+):
+    path = instance_path.format(src=release.source, root=release.root, dir=release.dir)
+    result = run_named("flask_gunicorn_release_links", release.root, **links_args(release, path))
+    assert result["failed"] and json.dumps(path) in result["msg"]
+    assert (release.source / "hello/instance/local.db").exists()
+    assert (release.outside / "uploads").read_text() == "never removed\n"
+
+
+@pytest.mark.parametrize("shared_path", ["data/uploads", "../uploads", "/etc", "a/./b", ""])
+def test_release_links_refuse_a_shared_path_through_a_shipped_link_or_not_plain(
+    release, shared_path
+):
+    args = links_args(release, str(release.source / "hello/instance"), [shared_path])
+    result = run_named("flask_gunicorn_release_links", release.root, **args)
+    assert result["failed"] and json.dumps(shared_path) in result["msg"]
+    # Refused before anything changed: not even the instance folder was replaced.
+    assert (release.source / "hello/instance/local.db").exists()
+    assert (release.outside / "uploads").read_text() == "never removed\n"
+
+
+unit_states = load("flask_gunicorn_unit_states")
+
+
+def test_unit_states_parse_systemctl_show_in_the_order_asked():
+    output = (
+        "Id=nginx.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n\n"
+        "Id=hello.socket\nLoadState=loaded\nActiveState=active\nUnitFileState=disabled\n\n"
+        "Id=hello.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n"
+    )
+    states = unit_states.parse_show(output, ["nginx.service", "hello.socket", "hello.service"])
+    assert states["hello.service"] == {
+        "LoadState": "not-found",
+        "ActiveState": "inactive",
+        "UnitFileState": "",
+        "NeedDaemonReload": "",
+    }
+    assert [unit_states.running_at_boot(state) for state in states.values()] == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_unit_states_count_only_a_socket_file_never_a_link_to_one(tmp_path):
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "app.sock"))
+    (tmp_path / "link.sock").symlink_to(tmp_path / "app.sock")
+    (tmp_path / "file.sock").write_text("")
+    assert [
+        unit_states.socket_file(str(tmp_path / name)) for name in ("app.sock", "link.sock")
+    ] == [
+        True,
+        False,
+    ]
+    assert not unit_states.socket_file(str(tmp_path / "file.sock"))
+    assert not unit_states.socket_file(str(tmp_path / "missing.sock"))
+    listening.close()
