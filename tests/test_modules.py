@@ -1263,29 +1263,25 @@ def test_check_mode_removes_nothing(base):
 
 def run_releases(tmp_path, **args):
     """flask_gunicorn_releases as Ansible runs it."""
-    arguments = tmp_path / "releases-args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    completed = subprocess.run(
-        [sys.executable, str(MODULES / "flask_gunicorn_releases.py"), str(arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    arguments.unlink()
-    return json.loads(completed.stdout)
+    return run_named("flask_gunicorn_releases", tmp_path, **args)
 
 
-def test_the_module_reports_and_diffs_in_check_mode_then_changes_and_then_changes_nothing(base):
+def r3_current_after_two_live(base):
+    """r1 and r2 went live, current names r3 (not in the history yet): the module's paths."""
     build(base, "r1", "r2", "r3")
     went_live(base, "r1", "r2")
     point(base, "r3")
-    paths = {
+    return {
         "history_file": str(base.history),
         "releases_dir": str(base.releases),
         "current_link": str(base.current),
         "release": "r3",
         "keep_releases": 2,
     }
+
+
+def test_the_module_reports_and_diffs_in_check_mode_then_changes_and_then_changes_nothing(base):
+    paths = r3_current_after_two_live(base)
     before = snapshot(base.root)
     checked = {"_ansible_check_mode": True, "_ansible_diff": True}
     recorded = run_releases(base.root, state="record", **checked, **paths)
@@ -1304,16 +1300,7 @@ def test_the_module_reports_and_diffs_in_check_mode_then_changes_and_then_change
 
 
 def test_record_and_prune_is_one_task_that_prunes_by_the_history_it_records(base):
-    build(base, "r1", "r2", "r3")
-    went_live(base, "r1", "r2")
-    point(base, "r3")
-    paths = {
-        "history_file": str(base.history),
-        "releases_dir": str(base.releases),
-        "current_link": str(base.current),
-        "release": "r3",
-        "keep_releases": 2,
-    }
+    paths = r3_current_after_two_live(base)
     before = snapshot(base.root)
     checked = run_releases(
         base.root, state="record_and_prune", _ansible_check_mode=True, _ansible_diff=True, **paths
