@@ -204,3 +204,9 @@ def test_the_module_refuses_a_bad_pattern_and_says_which(source, tmp_path):
     )
     assert result["failed"]
     assert "'!keep'" in result["msg"]
+
+
+def test_the_module_fails_with_what_tar_said(tmp_path):
+    result = run_module({"src": str(tmp_path / "missing")}, tmp_path)
+    assert result["failed"] and result["msg"].startswith("tar failed: ")
+    assert "missing" in result["msg"]

@@ -66,6 +66,7 @@ cmd:
 import hashlib
 import os
 import subprocess
+import tempfile
 
 # After the documentation, as Ansible modules have it.
 from ansible.module_utils.basic import AnsibleModule
@@ -149,16 +150,22 @@ def main():
 def checksum_of(cmd, dest):
     """Run tar; (exit status, SHA-256 of the archive, stderr). Without dest, tar writes to us."""
     digest = hashlib.sha256()
-    with subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "LC_ALL": "C"},
-    ) as tar:
-        # tar's own messages are short: reading them after its output cannot block it.
+    # tar's messages go to a file: a pipe left unread while its output is read could fill up and
+    # stop tar for good.
+    with (
+        tempfile.TemporaryFile() as messages,
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=messages,
+            env={**os.environ, "LC_ALL": "C"},
+        ) as tar,
+    ):
         for chunk in iter(lambda: tar.stdout.read(1 << 16), b""):
             digest.update(chunk)
-        stderr = tar.stderr.read().decode("utf-8", errors="replace")
+        tar.wait()
+        messages.seek(0)
+        stderr = messages.read().decode("utf-8", errors="replace")
     if tar.returncode == 0 and dest:
         with open(dest, "rb") as archive:
             for chunk in iter(lambda: archive.read(1 << 16), b""):
