@@ -27,7 +27,7 @@ def load(name):
     return module
 
 
-app_dirs = load("flask_gunicorn_app_dirs")
+files_module = load("flask_gunicorn_files")
 instance = load("flask_gunicorn_instance")
 inputs = load("flask_gunicorn_inputs")
 health = load("flask_gunicorn_health")
@@ -49,13 +49,15 @@ def area(tmp_path):
 
 def test_creates_the_root_and_nested_directories_then_changes_nothing(area):
     root, _ = area
-    changed, created = app_dirs.ensure_dirs(
+    changed, created = files_module.ensure_app_dirs(
         str(root), ["instance", "uploads/images"], UID, GID, 0o750
     )
     assert changed
     assert created == [str(root), f"{root}/instance", f"{root}/uploads", f"{root}/uploads/images"]
     assert all(mode(path) == 0o750 for path in created)
-    assert app_dirs.ensure_dirs(str(root), ["instance", "uploads/images"], UID, GID, 0o750) == (
+    assert files_module.ensure_app_dirs(
+        str(root), ["instance", "uploads/images"], UID, GID, 0o750
+    ) == (
         False,
         [],
     )
@@ -65,7 +67,7 @@ def test_sets_the_mode_of_an_existing_directory(area):
     root, _ = area
     (root / "instance").mkdir(parents=True, mode=0o777)
     os.chmod(root / "instance", 0o777)
-    changed, created = app_dirs.ensure_dirs(str(root), ["instance"], UID, GID, 0o750)
+    changed, created = files_module.ensure_app_dirs(str(root), ["instance"], UID, GID, 0o750)
     assert changed and f"{root}/instance" not in created
     assert mode(root / "instance") == 0o750
 
@@ -75,8 +77,8 @@ def test_a_planted_link_is_refused_and_its_target_untouched(area, planted):
     root, outside = area
     root.mkdir()
     (root / planted).symlink_to(outside)
-    with pytest.raises(app_dirs.PlantedLinkError, match=f"{root}/{planted} is a symbolic link"):
-        app_dirs.ensure_dirs(str(root), ["instance", "uploads/images"], UID, GID, 0o755)
+    with pytest.raises(files_module.PlantedLinkError, match=f"{root}/{planted} is a symbolic link"):
+        files_module.ensure_app_dirs(str(root), ["instance", "uploads/images"], UID, GID, 0o755)
     assert mode(outside) == 0o700
     assert sorted(os.listdir(outside)) == ["file"]
 
@@ -84,8 +86,8 @@ def test_a_planted_link_is_refused_and_its_target_untouched(area, planted):
 def test_a_planted_link_in_place_of_the_root_is_refused(area):
     root, outside = area
     root.symlink_to(outside)
-    with pytest.raises(app_dirs.PlantedLinkError, match=f"{root} is a symbolic link"):
-        app_dirs.ensure_dirs(str(root), [], UID, GID, 0o755)
+    with pytest.raises(files_module.PlantedLinkError, match=f"{root} is a symbolic link"):
+        files_module.ensure_app_dirs(str(root), [], UID, GID, 0o755)
     assert mode(outside) == 0o700
 
 
@@ -93,20 +95,20 @@ def test_a_file_in_place_of_a_directory_is_refused(area):
     root, _ = area
     root.mkdir()
     (root / "instance").write_text("")
-    with pytest.raises(app_dirs.PlantedLinkError, match="exists and is not a directory"):
-        app_dirs.ensure_dirs(str(root), ["instance"], UID, GID, 0o750)
+    with pytest.raises(files_module.PlantedLinkError, match="exists and is not a directory"):
+        files_module.ensure_app_dirs(str(root), ["instance"], UID, GID, 0o750)
 
 
 @pytest.mark.parametrize("path", ["../escape", "a/../../escape", "/absolute", "a/./b"])
 def test_paths_that_leave_the_area_are_refused(area, path):
     root, _ = area
-    with pytest.raises(ValueError, match="relative path"):
-        app_dirs.ensure_dirs(str(root), [path], UID, GID, 0o750)
+    with pytest.raises(files_module.Refused, match="relative path"):
+        files_module.ensure_app_dirs(str(root), [path], UID, GID, 0o750)
 
 
 def test_check_mode_reports_and_creates_nothing(area):
     root, _ = area
-    changed, created = app_dirs.ensure_dirs(
+    changed, created = files_module.ensure_app_dirs(
         str(root), ["instance"], UID, GID, 0o750, check_mode=True
     )
     assert changed and created == [str(root), f"{root}/instance"]
@@ -1819,7 +1821,6 @@ def test_nginx_change_marks_the_reload_owed_before_it_changes_and_reports_a_mark
     assert linked["changed"] and linked["reload_needed"]
 
 
-files_module = load("flask_gunicorn_files")
 ME = {"owner": pwd.getpwuid(UID).pw_name, "group": grp.getgrgid(GID).gr_name}
 
 
@@ -2023,3 +2024,56 @@ def test_unit_states_count_only_a_socket_file_never_a_link_to_one(tmp_path):
     assert not unit_states.socket_file(str(tmp_path / "file.sock"))
     assert not unit_states.socket_file(str(tmp_path / "missing.sock"))
     listening.close()
+
+
+def test_files_makes_a_missing_account_with_its_own_group():
+    commands = files_module.account_commands(
+        "no-such-user-fg", "no-such-group-fg", "flask_gunicorn app x", "/srv/x", "/usr/sbin/nologin"
+    )
+    assert commands == [
+        ["groupadd", "--system", "no-such-group-fg"],
+        [
+            *("useradd", "--system", "--gid", "no-such-group-fg"),
+            *("--comment", "flask_gunicorn app x", "--home-dir", "/srv/x", "--no-create-home"),
+            *("--shell", "/usr/sbin/nologin", "no-such-user-fg"),
+        ],
+    ]
+
+
+def test_files_corrects_only_what_differs_in_an_existing_account():
+    me = pwd.getpwuid(UID)
+    group = grp.getgrgid(me.pw_gid).gr_name
+    assert (
+        files_module.account_commands(me.pw_name, group, me.pw_gecos, me.pw_dir, me.pw_shell) == []
+    )
+    assert files_module.account_commands(
+        me.pw_name, group, "flask_gunicorn app x", me.pw_dir, "/usr/sbin/nologin"
+    ) == [
+        ["usermod", "--comment", "flask_gunicorn app x", "--shell", "/usr/sbin/nologin", me.pw_name]
+    ]
+
+
+def test_files_makes_the_app_directories_last_and_reports_them(tmp_path):
+    shared = tmp_path / "srv/shared"
+    result = run_named(
+        "flask_gunicorn_files",
+        tmp_path,
+        directories=[{"path": str(tmp_path / "srv"), **ME}],
+        app_directories={"root": str(shared), "paths": ["instance"], **ME},
+    )
+    assert result["changed_paths"] == [str(tmp_path / "srv"), str(shared), f"{shared}/instance"]
+    assert mode(shared / "instance") == 0o750
+    again = run_named(
+        "flask_gunicorn_files",
+        tmp_path,
+        directories=[{"path": str(tmp_path / "srv"), **ME}],
+        app_directories={"root": str(shared), "paths": ["instance"], **ME},
+    )
+    assert again["changed_paths"] == [] and not again["changed"]
+
+
+def test_installed_names_the_packages_dpkg_does_not_list_as_installed():
+    installed = load("flask_gunicorn_installed")
+    output = "nginx installed\ncurl config-files\nlibc6:amd64 installed\npython3-apt unknown\n"
+    wanted = ["nginx", "curl", "openssl", "libc6", "python3-apt"]
+    assert installed.not_installed(wanted, output) == ["curl", "openssl", "python3-apt"]
