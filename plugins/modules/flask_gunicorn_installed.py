@@ -6,7 +6,7 @@ module: flask_gunicorn_installed
 short_description: Say which packages a host lacks, and what a check run can drive there
 description:
   - Reads dpkg's records of O(packages) and python3-apt in one call and returns the packages not
-    installed (RV(missing)): the roles run the apt module only when one is, since apt's own look
+    installed (RV(missing)); the roles run the apt module only when one is, since apt's own look
     at the packages costs several times this module's.
   - The apt module cannot even look at packages without python3-apt, and installs it first when
     it is missing; in check mode it cannot. RV(apt_ready) says whether python3-apt is installed;
