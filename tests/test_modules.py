@@ -2077,3 +2077,132 @@ def test_installed_names_the_packages_dpkg_does_not_list_as_installed():
     output = "nginx installed\ncurl config-files\nlibc6:amd64 installed\npython3-apt unknown\n"
     wanted = ["nginx", "curl", "openssl", "libc6", "python3-apt"]
     assert installed.not_installed(wanted, output) == ["curl", "openssl", "python3-apt"]
+
+
+virtualenv = load("flask_gunicorn_virtualenv")
+
+
+class RecordingBuilder:
+    """Builds a virtualenv's skeleton (a script naming its own path), recording each pip call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def python_version(self, python):
+        return "3.11.2"
+
+    def build(self, python, path, source):
+        self.calls.append("venv")
+        os.makedirs(f"{path}/bin")
+        os.symlink(python, f"{path}/bin/python")
+        Path(f"{path}/pyvenv.cfg").write_text(
+            f"home = /usr/bin\ncommand = {python} -m venv {path}\n"
+        )
+        Path(f"{path}/bin/flask").write_text(f"#!{path}/bin/python\nimport flask\n")
+
+    def pip(self, path, what, *arguments):
+        self.calls.append(" ".join(arguments))
+        if arguments[-1] == "gunicorn":
+            Path(f"{path}/bin/gunicorn").write_text(f"#!{path}/bin/python\n")
+
+
+def venv_release(tmp_path, name, requirements="flask==3.1.3\n", project=True):
+    source = tmp_path / "releases" / name / "src"
+    source.mkdir(parents=True)
+    (source / "requirements.txt").write_text(requirements)
+    if project:
+        (source / "pyproject.toml").write_text("[project]\nname = 'hello'\nversion = '1'\n")
+    return {
+        "path": str(source.parent / "venv"),
+        "source": str(source),
+        "python": "/usr/bin/python3",
+        "gunicorn_requirement": "gunicorn",
+        "releases_dir": str(tmp_path / "releases"),
+    }
+
+
+def test_virtualenv_is_built_then_copied_for_a_code_only_change(tmp_path):
+    first, builder = venv_release(tmp_path, "a"), RecordingBuilder()
+    key, reused = virtualenv.make(builder, first)
+    assert reused == "" and builder.calls == ["venv", first["source"], "gunicorn"]
+    (tmp_path / "releases/a/.complete").write_text("release=a\n")
+
+    second, builder = venv_release(tmp_path, "b"), RecordingBuilder()
+    (Path(second["source"]) / "app.py").write_text("changed code\n")
+    assert virtualenv.make(builder, second) == (key, first["path"])
+    # Only the project again, over the copy of the earlier build of the same version.
+    assert builder.calls == [f"--no-deps --force-reinstall {second['source']}"]
+    assert (
+        Path(second["path"], "bin/flask").read_text().startswith(f"#!{second['path']}/bin/python")
+    )
+    assert first["path"] not in Path(second["path"], "pyvenv.cfg").read_text()
+    assert os.readlink(Path(second["path"], "bin/python")) == "/usr/bin/python3"
+    # The earlier release's virtualenv is untouched.
+    assert Path(first["path"], "bin/flask").read_text().startswith(f"#!{first['path']}/bin/python")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"requirements": "flask==3.1.2\n"},
+        {"project": False},
+    ],
+)
+def test_virtualenv_is_built_again_when_what_decides_its_packages_differs(tmp_path, change):
+    virtualenv.make(RecordingBuilder(), venv_release(tmp_path, "a"))
+    (tmp_path / "releases/a/.complete").write_text("release=a\n")
+    builder = RecordingBuilder()
+    assert virtualenv.make(builder, venv_release(tmp_path, "b", **change))[1] == ""
+    assert builder.calls[0] == "venv"
+
+
+def test_virtualenv_of_a_release_never_completed_or_a_link_is_never_reused(tmp_path):
+    virtualenv.make(RecordingBuilder(), venv_release(tmp_path, "failed"))
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copytree(tmp_path / "releases/failed", tmp_path / "elsewhere/linked")
+    (tmp_path / "elsewhere/linked/.complete").write_text("release=linked\n")
+    (tmp_path / "releases/linked").symlink_to(tmp_path / "elsewhere/linked")
+    builder = RecordingBuilder()
+    assert virtualenv.make(builder, venv_release(tmp_path, "b"))[1] == ""
+    assert builder.calls[0] == "venv"
+
+
+def test_virtualenv_refuses_a_path_that_exists(tmp_path):
+    params = venv_release(tmp_path, "a")
+    os.makedirs(params["path"])
+    with pytest.raises(virtualenv.Failed, match="exists already"):
+        virtualenv.make(RecordingBuilder(), params)
+
+
+def test_virtualenv_names_the_step_that_failed_with_its_own_words(tmp_path):
+    class Module:
+        def run_command(self, argv):
+            return 1, "", "ERROR: No matching distribution found for flask==9\n"
+
+    with pytest.raises(
+        virtualenv.Failed, match=r"Installing the pinned requirements failed.*flask==9"
+    ):
+        virtualenv.Builder(Module()).pip("/v", "Installing the pinned requirements", "-r", "r.txt")
+
+
+def test_releases_plan_says_whether_the_release_is_complete_and_history_or_pruning_owed(tmp_path):
+    releases_module = load("flask_gunicorn_releases")
+    releases = tmp_path / "releases"
+    for name in ("aaa", "bbb", "ccc"):
+        (releases / name).mkdir(parents=True)
+        (releases / name / ".complete").write_text(f"release={name}\n")
+    history = tmp_path / "history"
+    history.write_text("aaa\nbbb\nccc\n")
+    (tmp_path / "current").symlink_to(releases / "ccc")
+
+    def plan(release, keep):
+        return releases_module.plan(
+            str(history), str(releases), str(tmp_path / "current"), release, keep
+        )
+
+    assert plan("ccc", 5) == (True, False)
+    # Lowered keep_releases, a new release, a failed build left behind: each is owed.
+    assert plan("ccc", 2) == (True, True)
+    assert plan("ddd", 5) == (False, True)
+    (releases / "failed").mkdir()
+    assert plan("ccc", 5) == (True, True)

@@ -565,37 +565,46 @@ def check(params):
     return result
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "role": {
-                "type": "str",
-                "default": "flask_gunicorn",
-                "choices": ["flask_gunicorn", "flask_gunicorn_lb"],
-            },
-            "server_name": {"type": "raw"},
-            "http_port": {"type": "raw"},
-            "https_port": {"type": "raw"},
-            "trusted_proxies": {"type": "raw"},
-            "writable_paths": {"type": "raw"},
-            "shared_paths": {"type": "raw"},
-            "url_prefix": {"type": "str"},
-            "static_url_path": {"type": "str", "default": ""},
-            "static_dir": {"type": "str", "default": ""},
-            "health_path": {"type": "str"},
-            "pool": {"type": "str"},
-            "backend": {"type": "str"},
-            "backend_group": {"type": "str", "default": ""},
-            "backends": {"type": "list", "elements": "dict"},
-            "own_name": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
+# Also read by the action plugin of the same name, which runs this module in Ansible's own process:
+# it reads nothing on the host, so it costs no round trip.
+ARGUMENT_SPEC = {
+    "role": {
+        "type": "str",
+        "default": "flask_gunicorn",
+        "choices": ["flask_gunicorn", "flask_gunicorn_lb"],
+    },
+    "server_name": {"type": "raw"},
+    "http_port": {"type": "raw"},
+    "https_port": {"type": "raw"},
+    "trusted_proxies": {"type": "raw"},
+    "writable_paths": {"type": "raw"},
+    "shared_paths": {"type": "raw"},
+    "url_prefix": {"type": "str"},
+    "static_url_path": {"type": "str", "default": ""},
+    "static_dir": {"type": "str", "default": ""},
+    "health_path": {"type": "str"},
+    "pool": {"type": "str"},
+    "backend": {"type": "str"},
+    "backend_group": {"type": "str", "default": ""},
+    "backends": {"type": "list", "elements": "dict"},
+    "own_name": {"type": "str"},
+}
+
+
+def controller_result(params):
+    """The task's result from the checked arguments, a refusal as a failure."""
     try:
-        result = check(module.params)
+        return {"changed": False, **check(params)}
     except Refused as error:
-        module.fail_json(msg=str(error), changed=False)
-    module.exit_json(changed=False, **result)
+        return {"changed": False, "failed": True, "msg": str(error)}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = controller_result(module.params)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -208,22 +208,35 @@ def release(path, owner):
     return True
 
 
+ARGUMENT_SPEC = {
+    "state": {
+        "type": "str",
+        "required": True,
+        "choices": ["owner", "alive", "read", "acquire", "release"],
+    },
+    "path": {"type": "path", "default": "/run/flask_gunicorn.lock"},
+    "owner": {"type": "str"},
+    "holder": {"type": "str", "default": ""},
+    "since": {"type": "float", "default": 0},
+    "stale_after": {"type": "int", "default": 7200},
+}
+
+
+def controller_result(params):
+    """The result of the states that ask about the controller (owner, alive), read by the action
+    plugin of the same name in Ansible's own process; None for those that run on the host."""
+    if params["state"] == "owner":
+        return {"changed": False, "owner": run_name()}
+    if params["state"] == "alive":
+        return {
+            "changed": False,
+            "alive": alive(params["holder"], params["since"], params["stale_after"]),
+        }
+    return None
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "state": {
-                "type": "str",
-                "required": True,
-                "choices": ["owner", "alive", "read", "acquire", "release"],
-            },
-            "path": {"type": "path", "default": "/run/flask_gunicorn.lock"},
-            "owner": {"type": "str"},
-            "holder": {"type": "str", "default": ""},
-            "since": {"type": "float", "default": 0},
-            "stale_after": {"type": "int", "default": 7200},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         run(module)
     except UnsafeLock as error:
@@ -232,10 +245,9 @@ def main():
 
 def run(module):
     p = module.params
-    if p["state"] == "owner":
-        module.exit_json(changed=False, owner=run_name())
-    if p["state"] == "alive":
-        module.exit_json(changed=False, alive=alive(p["holder"], p["since"], p["stale_after"]))
+    on_controller = controller_result(p)
+    if on_controller is not None:
+        module.exit_json(**on_controller)
     if p["state"] == "read":
         holder, since = read(p["path"])
         module.exit_json(changed=False, holder=holder, since=since)

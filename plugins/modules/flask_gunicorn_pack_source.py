@@ -65,6 +65,7 @@ cmd:
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -126,25 +127,45 @@ def tar_command(tar, src, dest, patterns):
     ]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "src": {"type": "path", "required": True},
-            "dest": {"type": "path"},
-            "exclude": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=False,
-    )
-    tar = module.get_bin_path("gtar") or module.get_bin_path("tar", required=True)
+ARGUMENT_SPEC = {
+    "src": {"type": "path", "required": True},
+    "dest": {"type": "path"},
+    "exclude": {"type": "list", "elements": "str", "default": []},
+}
+
+
+def controller_result(params):
+    """The task's result; the action plugin of the same name runs it in Ansible's own process, on
+    the controller, where the source is."""
+    tar = shutil.which("gtar") or shutil.which("tar")
+    if tar is None:
+        return {
+            "changed": False,
+            "failed": True,
+            "msg": "GNU tar is not installed on the controller",
+        }
     try:
-        params = module.params
         cmd = tar_command(tar, params["src"], params["dest"] or "-", params["exclude"])
     except ValueError as error:
-        module.fail_json(msg=str(error))
+        return {"changed": False, "failed": True, "msg": str(error)}
     rc, checksum, stderr = checksum_of(cmd, params["dest"])
     if rc != 0:
-        module.fail_json(msg=f"tar failed: {stderr.strip()}", cmd=cmd, rc=rc)
-    module.exit_json(changed=params["dest"] is not None, cmd=cmd, checksum=checksum)
+        return {
+            "changed": False,
+            "failed": True,
+            "msg": f"tar failed: {stderr.strip()}",
+            "cmd": cmd,
+            "rc": rc,
+        }
+    return {"changed": params["dest"] is not None, "cmd": cmd, "checksum": checksum}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=False)
+    result = controller_result(module.params)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 def checksum_of(cmd, dest):

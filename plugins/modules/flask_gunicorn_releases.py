@@ -27,14 +27,21 @@ description:
     goes, such as a failed build or a release its health check refused. Only directories are
     removed, with everything in them; a link in O(releases_dir), or inside a removed release, is
     never followed.
+  - O(state=plan) reads only, before a deploy builds or switches anything. RV(complete) says
+    whether O(release) is complete in O(releases_dir) (it holds C(.complete), built before and
+    reused as it is). RV(owed) says whether O(state=record_and_prune) would change anything now
+    (the history does not end with O(release), or a directory is not kept because O(keep_releases)
+    was lowered or a failed build or a refused release is left). A run that does not go live
+    records and prunes only when it is owed, and saves that round trip otherwise.
   - In check mode nothing changes; O(state=record) and O(state=prune) report what would change, and
     the diff in diff mode.
 options:
   state:
     description:
-      - read, record or prune; record_and_prune records the release, then prunes, in one task.
+      - read, record or prune; record_and_prune records the release, then prunes, in one task;
+        plan says whether the release is complete and whether record_and_prune is owed.
     type: str
-    choices: [read, record, prune, record_and_prune]
+    choices: [read, plan, record, prune, record_and_prune]
     default: read
   history_file:
     description: The history file, one release id a line.
@@ -113,6 +120,14 @@ removed:
   type: list
   elements: str
   returned: when state is prune
+complete:
+  description: O(release) has a complete directory in O(releases_dir).
+  type: bool
+  returned: when state is plan
+owed:
+  description: O(state=record_and_prune) would change the history or remove a release now.
+  type: bool
+  returned: when state is plan
 """
 
 import errno
@@ -315,6 +330,16 @@ def plan_prune(releases_dir, history, release, current, keep):
     return kept, remove
 
 
+def plan(history_file, releases_dir, current_link, release, keep):
+    """(whether release is complete, whether record_and_prune would change anything now)."""
+    _check_release(release)
+    history = read_history(history_file) or []
+    complete = is_release(releases_dir, release)
+    unrecorded = not history or history[-1] != release
+    _, remove = plan_prune(releases_dir, history, release, serving(current_link), keep)
+    return complete, unrecorded or bool(remove)
+
+
 def remove_releases(paths):
     """Remove each release directory; a link inside one is removed, never followed."""
     removed = []
@@ -352,7 +377,7 @@ def main():
             "state": {
                 "type": "str",
                 "default": "read",
-                "choices": ["read", "record", "prune", "record_and_prune"],
+                "choices": ["read", "plan", "record", "prune", "record_and_prune"],
             },
             "history_file": {"type": "path", "required": True},
             "releases_dir": {"type": "path"},
@@ -363,6 +388,7 @@ def main():
         },
         required_if=[
             ("state", "read", ("releases_dir", "current_link")),
+            ("state", "plan", ("releases_dir", "current_link", "release")),
             ("state", "record", ("release",)),
             ("state", "prune", ("releases_dir", "current_link", "release")),
             ("state", "record_and_prune", ("releases_dir", "current_link", "release")),
@@ -380,6 +406,12 @@ def run(module):
     if p["state"] == "read":
         found = read(p["history_file"], p["releases_dir"], p["current_link"], p["name"])
         module.exit_json(changed=False, **found)
+    if p["state"] == "plan":
+        complete, owed = plan(
+            p["history_file"], p["releases_dir"], p["current_link"], p["release"],
+            p["keep_releases"],
+        )  # fmt: skip
+        module.exit_json(changed=False, complete=complete, owed=owed)
     recorded, diffs = False, []
     if p["state"] in ("record", "record_and_prune"):
         recorded, before, after = record(p["history_file"], p["release"], module.check_mode)

@@ -1,0 +1,1 @@
+flask_gunicorn_inputs.py
