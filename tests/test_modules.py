@@ -2206,3 +2206,56 @@ def test_releases_plan_says_whether_the_release_is_complete_and_history_or_pruni
     assert plan("ddd", 5) == (False, True)
     (releases / "failed").mkdir()
     assert plan("ccc", 5) == (True, True)
+
+
+def test_the_action_plugin_runs_controller_modules_in_ansibles_own_process(tmp_path):
+    """A real ansible-playbook run: the modules' answers and refusals come back through the action
+    plugin, and the lock's owner is that ansible-playbook process itself."""
+    inputs_args = {
+        "http_port": 80,
+        "https_port": 443,
+        "trusted_proxies": [],
+        "url_prefix": "",
+        "health_path": "/healthz",
+        "writable_paths": [],
+        "shared_paths": [],
+    }
+    answers = tmp_path / "answers.json"
+    tasks = [
+        {"flask_gunicorn_lock": {"state": "owner"}, "register": "owner"},
+        {
+            "flask_gunicorn_inputs": {"server_name": "example.com. www.example.com", **inputs_args},
+            "register": "inputs",
+        },
+        {
+            "ansible.builtin.copy": {
+                "dest": str(answers),
+                "content": "{{ {'owner': owner.owner, 'names': inputs.server_names} | to_json }}",
+            }
+        },
+        {"flask_gunicorn_inputs": {"server_name": "bad_name!", **inputs_args}},
+    ]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    )
+    environment = {
+        **os.environ,
+        "ANSIBLE_ACTION_PLUGINS": str(MODULES.parent / "action"),
+        "ANSIBLE_LIBRARY": str(MODULES),
+        "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    }
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,"]
+    with subprocess.Popen(
+        [*command, "-c", "local", str(playbook)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+    ) as run:  # fmt: skip
+        output = run.communicate()[0]
+    assert run.returncode == 2, output
+    assert answers.exists(), output
+    found = json.loads(answers.read_text())
+    assert found["owner"].split(":")[:2] == [socket.gethostname(), str(run.pid)]
+    assert found["names"] == ["example.com", "www.example.com"]
+    assert "bad_name!" in output
