@@ -309,10 +309,21 @@ def test_a_recorded_state_is_not_pending_until_a_file_or_the_release_differs(liv
         "release": r1,
         "differs": [],
         "pending": False,
+        "stale": [],
     }
     assert applied.compare(state, files, str(live / "releases/r2"))["pending"]
     (live / "etc/gunicorn.conf.py").write_text("workers = 9\n")
     assert applied.compare(state, files, r1)["differs"] == [str(live / "etc/gunicorn.conf.py")]
+
+
+def test_a_file_no_longer_given_is_stale_not_pending_and_a_record_drops_it(live):
+    state, files, r1 = str(live / "applied"), files_of(live), str(live / "releases/r1")
+    applied.record(state, files, r1)
+    compared = applied.compare(state, files[:1], r1)
+    assert not compared["pending"]
+    assert compared["stale"] == files[1:]
+    assert applied.record(state, files[:1], r1)
+    assert applied.compare(state, files[:1], r1)["stale"] == []
 
 
 def test_restore_puts_back_the_files_their_modes_and_the_release(live):
@@ -2259,3 +2270,58 @@ def test_the_action_plugin_runs_controller_modules_in_ansibles_own_process(tmp_p
     assert found["owner"].split(":")[:2] == [socket.gethostname(), str(run.pid)]
     assert found["names"] == ["example.com", "www.example.com"]
     assert "bad_name!" in output
+
+
+def test_the_deploy_log_is_appended_to_and_lists_each_releases_last_time_live(tmp_path):
+    releases_dir = tmp_path / "releases"
+    for release in ("r1", "r2"):
+        (releases_dir / release).mkdir(parents=True)
+        (releases_dir / release / ".complete").write_text("")
+    (tmp_path / "history").write_text("r1\nr2\n")
+    (tmp_path / "current").symlink_to(releases_dir / "r2")
+    log = str(tmp_path / "deploys.log")
+    releases.append_log(log, {"release": "r1", "action": "deploy", "commit": "abc"})
+    releases.append_log(log, {"release": "r2", "action": "deploy", "user": "ann"})
+    with open(log, "a") as handle:
+        handle.write("not json\n")
+    listed = releases.list_releases(
+        str(tmp_path / "history"), str(releases_dir), str(tmp_path / "current"), log
+    )
+    assert [(r["id"], r["serving"], r["commit"], r["user"]) for r in listed] == [
+        ("r1", False, "abc", ""),
+        ("r2", True, "", "ann"),
+    ]
+
+
+def test_the_deploy_log_is_never_written_through_a_link(tmp_path):
+    (tmp_path / "target").write_text("")
+    (tmp_path / "deploys.log").symlink_to(tmp_path / "target")
+    with pytest.raises(releases.Refused):
+        releases.append_log(str(tmp_path / "deploys.log"), {"release": "r1"})
+    assert (tmp_path / "target").read_text() == ""
+
+
+def test_record_and_prune_appends_the_deploy_log_entry_only_when_one_is_given(tmp_path):
+    releases_dir = tmp_path / "releases"
+    (releases_dir / "r1").mkdir(parents=True)
+    (releases_dir / "r1" / ".complete").write_text("")
+    (tmp_path / "current").symlink_to(releases_dir / "r1")
+    args = {
+        "state": "record_and_prune",
+        "history_file": str(tmp_path / "history"),
+        "releases_dir": str(releases_dir),
+        "current_link": str(tmp_path / "current"),
+        "release": "r1",
+        "log_file": str(tmp_path / "deploys.log"),
+    }
+    went_live = run_named("flask_gunicorn_releases", tmp_path, entry={"action": "deploy"}, **args)
+    assert went_live["changed"] and json.loads(went_live["logged"])["release"] == "r1"
+    # A run that changed nothing gives no entry: nothing is appended, nothing changes.
+    unchanged = run_named("flask_gunicorn_releases", tmp_path, **args)
+    assert not unchanged["changed"] and unchanged["logged"] == ""
+    lines = (tmp_path / "deploys.log").read_text().splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["deploy"]
+    # A second go-live of the same release (a configuration change) is logged, the history kept.
+    again = run_named("flask_gunicorn_releases", tmp_path, entry={"action": "deploy"}, **args)
+    assert again["changed"] and again["history"] == ["r1"]
+    assert len((tmp_path / "deploys.log").read_text().splitlines()) == 2

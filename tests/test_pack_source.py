@@ -210,3 +210,26 @@ def test_the_module_fails_with_what_tar_said(tmp_path):
     result = run_module({"src": str(tmp_path / "missing")}, tmp_path)
     assert result["failed"] and result["msg"].startswith("tar failed: ")
     assert "missing" in result["msg"]
+
+
+def test_the_module_returns_the_git_commit_of_the_source_dirty_when_it_changed(tmp_path):
+    checkout = tmp_path / "checkout"
+    app = write(checkout, "app/app.py").parent
+    write(checkout, "docs/notes.md")
+    assert run_module({"src": str(app)}, tmp_path)["commit"] == ""
+
+    def git(*args):
+        identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+        command = ["git", *identity, "-C", str(checkout), *args]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "--quiet")
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "first")
+    head = git("rev-parse", "HEAD")
+    assert run_module({"src": str(app)}, tmp_path)["commit"] == head
+    # Only changes in the source count: the app is packed from there.
+    write(checkout, "docs/notes.md", "changed\n")
+    assert run_module({"src": str(app)}, tmp_path)["commit"] == head
+    write(checkout, "app/app.py", "changed\n")
+    assert run_module({"src": str(app)}, tmp_path)["commit"] == head + "-dirty"

@@ -41,6 +41,8 @@ def create_app(config_name=None, test_config=None):
         if "SECRET_KEY" in os.environ:
             app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
         app.config.from_prefixed_env()
+        # The queue (hello.queue) is on only with a Redis server to use.
+        app.config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", ""))
     else:
         app.config.from_mapping(test_config)
 
@@ -52,7 +54,10 @@ def create_app(config_name=None, test_config=None):
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
 
-    from . import pages
+    app.config.setdefault("REDIS_URL", "")
+
+    from . import pages, queue
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(queue.bp)
     return app

@@ -70,6 +70,11 @@ pending:
   description: The release or a file differs from the record, or nothing was recorded (compare).
   type: bool
   returned: always
+stale:
+  description: Recorded files that are no longer among O(files); a record drops them.
+  type: list
+  elements: str
+  returned: always
 """
 
 import json
@@ -114,7 +119,13 @@ def compare(applied_dir, files, release, current_link=None, service_started=None
     """
     record = load(applied_dir)
     if record is None:
-        return {"recorded": False, "release": "", "differs": list(files), "pending": True}
+        return {
+            "recorded": False,
+            "release": "",
+            "differs": list(files),
+            "pending": True,
+            "stale": [],
+        }
     differs = []
     for path in files:
         entry = record["files"].get(path)
@@ -134,12 +145,23 @@ def compare(applied_dir, files, release, current_link=None, service_started=None
         # The start time is known to the second (boot time) plus 1/100 s: a service started within
         # a second after the switch is not taken for one started before it.
         pending = pending or not service_started or switched > service_started + 1
-    return {"recorded": True, "release": record["release"], "differs": differs, "pending": pending}
+    # Recorded files no longer among files (the unit of a process no longer given): the service
+    # does not run with them, so nothing is pending, but the record must drop them, or a failed
+    # go-live would put them back.
+    stale = sorted(set(record["files"]) - set(files))
+    return {
+        "recorded": True,
+        "release": record["release"],
+        "differs": differs,
+        "pending": pending,
+        "stale": stale,
+    }
 
 
 def record(applied_dir, files, release):
     """Replace the record with copies of files and the release; True when it changed."""
-    if not compare(applied_dir, files, release)["pending"]:
+    compared = compare(applied_dir, files, release)
+    if not compared["pending"] and not compared["stale"]:
         return False
     parent = os.path.dirname(applied_dir)
     os.makedirs(parent, mode=0o700, exist_ok=True)
@@ -253,7 +275,8 @@ def main():
     current = p["current_link"] if p["state"] == "compare" else None
     result = compare(p["applied_dir"], p["files"], p["release"] or "", current, running)
     if p["state"] == "compare" or module.check_mode:
-        module.exit_json(changed=p["state"] != "compare" and result["pending"], **result)
+        changed = p["state"] != "compare" and (result["pending"] or bool(result["stale"]))
+        module.exit_json(changed=changed, **result)
     if p["state"] == "record":
         changed = record(p["applied_dir"], p["files"], p["release"] or "")
         module.exit_json(

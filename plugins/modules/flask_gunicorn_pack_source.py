@@ -14,6 +14,7 @@ description:
     file and no set-uid, set-gid or sticky bit.
   - Leaves out what matches the exclude patterns, with gitignore-like rules (see O(exclude)).
   - The flask_gunicorn role runs it on the controller, before it copies the archive to a host.
+  - Also returns the git commit of O(src) when it is in a git work tree, for the deploy log.
 version_added: 0.1.0
 author: flask-gunicorn project
 options:
@@ -61,6 +62,12 @@ cmd:
   returned: always
   type: list
   elements: str
+commit:
+  description:
+    - The commit git has checked out where O(src) is, with C(-dirty) when O(src) holds changes
+      not committed; empty when O(src) is not in a git work tree or git is missing.
+  returned: always
+  type: str
 """
 
 import hashlib
@@ -157,7 +164,12 @@ def controller_result(params):
             "cmd": cmd,
             "rc": rc,
         }
-    return {"changed": params["dest"] is not None, "cmd": cmd, "checksum": checksum}
+    return {
+        "changed": params["dest"] is not None,
+        "cmd": cmd,
+        "checksum": checksum,
+        "commit": git_commit(params["src"]),
+    }
 
 
 def main():
@@ -166,6 +178,25 @@ def main():
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)
+
+
+def git_commit(src):
+    """The commit checked out at src, "-dirty" when src holds uncommitted changes; or ""."""
+    git = shutil.which("git")
+    if not git:
+        return ""
+
+    def run_git(*arguments):
+        done = subprocess.run(
+            [git, "-C", src, *arguments], capture_output=True, text=True, check=False
+        )
+        return done.returncode, done.stdout
+
+    rc, head = run_git("rev-parse", "--verify", "HEAD")
+    if rc != 0:
+        return ""
+    rc, changes = run_git("status", "--porcelain", "--", ".")
+    return head.strip() + ("-dirty" if rc != 0 or changes.strip() else "")
 
 
 def checksum_of(cmd, dest):

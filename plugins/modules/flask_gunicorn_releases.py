@@ -33,15 +33,23 @@ description:
     (the history does not end with O(release), or a directory is not kept because O(keep_releases)
     was lowered or a failed build or a refused release is left). A run that does not go live
     records and prunes only when it is owed, and saves that round trip otherwise.
+  - With a non-empty O(entry), O(state=record) and O(state=record_and_prune) also append it, after
+    the history, as one JSON line to O(log_file), the append-only deploy log (opened with
+    C(O_APPEND), never through a link), with the time and the release added; the role's deploy
+    gives one only when the run went live, so a run that changed nothing writes nothing.
+  - O(state=list) reads only. It returns every release on the host with what the deploy log says
+    of its last time live (when, action, source, git commit, who ran it, health) and whether it
+    serves.
   - In check mode nothing changes; O(state=record) and O(state=prune) report what would change, and
     the diff in diff mode.
 options:
   state:
     description:
       - read, record or prune; record_and_prune records the release, then prunes, in one task;
-        plan says whether the release is complete and whether record_and_prune is owed.
+        plan says whether the release is complete and whether record_and_prune is owed;
+        list reads the releases with the deploy log.
     type: str
-    choices: [read, plan, record, prune, record_and_prune]
+    choices: [read, plan, record, prune, record_and_prune, list]
     default: read
   history_file:
     description: The history file, one release id a line.
@@ -64,6 +72,15 @@ options:
     description: The app, named at the start of the rollback refusal.
     type: str
     default: The app
+  log_file:
+    description: The deploy log, one JSON object a line (record, record_and_prune, list).
+    type: path
+  entry:
+    description:
+      - What record and record_and_prune append to O(log_file) besides the time and O(release)
+        (action, source, ...); nothing when empty.
+    type: dict
+    default: {}
 author: flask-gunicorn project
 """
 
@@ -110,6 +127,18 @@ rollback_refusal:
   description: Why there is nothing to roll back to, naming the history; empty when there is.
   type: str
   returned: when state is read
+logged:
+  description: The line appended to the deploy log, empty when none was.
+  type: str
+  returned: when state is record or record_and_prune
+releases:
+  description:
+    - Each release directory, oldest first by its last time live, with C(id), C(serving),
+      C(complete) and the deploy log's last entry for it (C(time), C(action), C(source),
+      C(commit), C(user), C(health)), empty strings when it has none.
+  type: list
+  elements: dict
+  returned: when state is list
 kept:
   description: The release ids prune keeps, the newest live first, then the one current names.
   type: list
@@ -136,6 +165,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -371,13 +401,94 @@ def prune_diff(releases_dir, remove):
     }
 
 
+def append_log(log_file, entry, check_mode=False):
+    """Append entry as one JSON line; the log is only ever appended to, never through a link."""
+    line = json.dumps(entry, sort_keys=True) + "\n"
+    if check_mode:
+        return line
+    try:
+        descriptor = os.open(
+            log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644
+        )
+    except OSError as error:
+        raise Refused(f"Opening {_quote(log_file)} failed: {error.strerror}.") from None
+    try:
+        os.write(descriptor, line.encode("utf-8"))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return line
+
+
+def read_log(log_file):
+    """The deploy log's entries; lines that are not JSON objects are skipped."""
+    try:
+        descriptor = os.open(log_file, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    with os.fdopen(descriptor, "rb") as handle:
+        lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    entries = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+LOG_FIELDS = ("time", "action", "source", "commit", "user", "health")
+
+
+def list_releases(history_file, releases_dir, current_link, log_file):
+    """Every release directory, by its last time live, with its last deploy log entry."""
+    history = read_history(history_file) or []
+    current = serving(current_link)
+    last = {}
+    for entry in read_log(log_file) if log_file else []:
+        if isinstance(entry.get("release"), str):
+            last[entry["release"]] = entry
+    try:
+        with os.scandir(releases_dir) as entries:
+            names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        names = []
+    order = {release: index for index, release in enumerate(history)}
+    names.sort(key=lambda name: (order.get(name, -1), name))
+    return [
+        {
+            "id": name,
+            "serving": name == current,
+            "complete": is_release(releases_dir, name),
+            **{field: str(last.get(name, {}).get(field, "")) for field in LOG_FIELDS},
+        }
+        for name in names
+    ]
+
+
+def log_entry(p, check_mode):
+    """Append O(entry), with the time and the release, to the deploy log; the line, or ""."""
+    if not p["entry"]:
+        return ""
+    if not p["log_file"]:
+        raise Refused("entry needs log_file, the deploy log to append it to.")
+    entry = {
+        **p["entry"],
+        "release": p["release"],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return append_log(p["log_file"], entry, check_mode)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "state": {
                 "type": "str",
                 "default": "read",
-                "choices": ["read", "plan", "record", "prune", "record_and_prune"],
+                "choices": ["read", "plan", "record", "prune", "record_and_prune", "list"],
             },
             "history_file": {"type": "path", "required": True},
             "releases_dir": {"type": "path"},
@@ -385,6 +496,8 @@ def main():
             "release": {"type": "str"},
             "keep_releases": {"type": "int", "default": 5},
             "name": {"type": "str", "default": "The app"},
+            "log_file": {"type": "path"},
+            "entry": {"type": "dict", "default": {}},
         },
         required_if=[
             ("state", "read", ("releases_dir", "current_link")),
@@ -392,6 +505,7 @@ def main():
             ("state", "record", ("release",)),
             ("state", "prune", ("releases_dir", "current_link", "release")),
             ("state", "record_and_prune", ("releases_dir", "current_link", "release")),
+            ("state", "list", ("releases_dir", "current_link")),
         ],
         supports_check_mode=True,
     )
@@ -412,6 +526,11 @@ def run(module):
             p["keep_releases"],
         )  # fmt: skip
         module.exit_json(changed=False, complete=complete, owed=owed)
+    if p["state"] == "list":
+        releases = list_releases(
+            p["history_file"], p["releases_dir"], p["current_link"], p["log_file"]
+        )
+        module.exit_json(changed=False, releases=releases)
     recorded, diffs = False, []
     if p["state"] in ("record", "record_and_prune"):
         recorded, before, after = record(p["history_file"], p["release"], module.check_mode)
@@ -423,22 +542,31 @@ def run(module):
                 "after": _text(after),
             }
         )
+        logged = log_entry(p, module.check_mode)
         if p["state"] == "record":
             extra = {"diff": diffs[0]} if module._diff else {}
-            module.exit_json(changed=recorded, history=after, **extra)
+            module.exit_json(
+                changed=recorded or bool(logged), history=after, logged=logged, **extra
+            )
         # In check mode the history is not written: the prune plans with the one it would be.
         history = after
     else:
-        history = read_history(p["history_file"]) or []
+        history, logged = read_history(p["history_file"]) or [], ""
     current = serving(p["current_link"])
     kept, remove = plan_prune(p["releases_dir"], history, p["release"], current, p["keep_releases"])
-    result = {"history": history, "serving": current, "kept": kept, "removed": remove}
+    result = {
+        "history": history,
+        "serving": current,
+        "kept": kept,
+        "removed": remove,
+        "logged": logged,
+    }
     if module._diff:
         pruned = prune_diff(p["releases_dir"], remove)
         result["diff"] = [*diffs, pruned] if diffs else pruned
     if not module.check_mode:
         remove_releases(remove)
-    module.exit_json(changed=recorded or bool(remove), **result)
+    module.exit_json(changed=recorded or bool(logged) or bool(remove), **result)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,17 @@ options:
     type: list
     elements: path
     default: []
+  instance:
+    description:
+      - An instance name; its process and scheduled-job unit files in O(unit_dir) are listed, those
+        named C(<instance>-*.service) or C(.timer) that carry the line
+        C(X-FlaskGunicornInstance=<instance>), as the flask_gunicorn_units module writes and finds
+        them (a link is never followed).
+    type: str
+  unit_dir:
+    description: Where O(instance)'s unit files are.
+    type: path
+    default: /etc/systemd/system
 author: flask_gunicorn.stack contributors
 """
 
@@ -59,6 +70,12 @@ sockets:
   description: For each path of O(sockets), whether a socket file is there.
   type: dict
   returned: always
+instance_unit_files:
+  description: >-
+    The unit files of O(instance)'s processes and scheduled jobs, sorted; empty without O(instance).
+  type: list
+  elements: str
+  returned: always
 """
 
 import os
@@ -66,6 +83,8 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The line every process and job unit of an instance carries (flask_gunicorn_units).
+MARKER = "X-FlaskGunicornInstance"
 PROPERTIES = ("Id", "LoadState", "ActiveState", "UnitFileState", "NeedDaemonReload")
 
 
@@ -92,11 +111,40 @@ def socket_file(path):
         return False
 
 
+def _marked(path, marker):
+    """Whether the unit file holds the marker line (a link is never followed)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(descriptor, encoding="utf-8", errors="replace") as handle:
+        return any(line.strip() == marker for line in handle)
+
+
+def instance_unit_files(unit_dir, name):
+    """The instance's process and job unit files, as flask_gunicorn_units finds them."""
+    if not name:
+        return []
+    try:
+        entries = os.listdir(unit_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        entry
+        for entry in entries
+        if entry.startswith(name + "-")
+        and entry.endswith((".service", ".timer"))
+        and _marked(os.path.join(unit_dir, entry), f"{MARKER}={name}")
+    )
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "units": {"type": "list", "elements": "str", "default": []},
             "sockets": {"type": "list", "elements": "path", "default": []},
+            "instance": {"type": "str"},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
         },
         supports_check_mode=True,
     )
@@ -116,6 +164,9 @@ def main():
         running_at_boot={unit: running_at_boot(state) for unit, state in states.items()},
         need_daemon_reload=any(state["NeedDaemonReload"] == "yes" for state in states.values()),
         sockets={path: socket_file(path) for path in module.params["sockets"]},
+        instance_unit_files=instance_unit_files(
+            module.params["unit_dir"], module.params["instance"]
+        ),
     )
 
 
