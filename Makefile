@@ -22,7 +22,7 @@ LANES ?= "smoke@11 smoke@13 hardened cluster instances" "resilience default coll
 TIMES := $(CURDIR)/.make-test-times
 timed = started=$$(date +%s); $(2); echo "$$(( $$(date +%s) - started )) s  $(1)" | tee -a $(TIMES)
 
-.PHONY: help venv docker image demo demo-clean lint docs bench test test-quick test-unit test-molecule clean
+.PHONY: help venv docker image demo demo-clean lint docs bench bench-quick test test-quick test-unit test-molecule clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,8 +76,11 @@ test-quick: venv docker ## A developer's loop: lint, unit tests and the smoke pa
 	@scripts/test-molecule.sh $(TIMES) smoke
 	@echo "==> make test-quick: the time of each part"; cat $(TIMES)
 
-bench: venv image ## Benchmark the role's stack against the seed's setup; writes docs/benchmarks.md
+bench: venv image ## Benchmark the role's stack against the seed's setup (about 21 min); writes docs/benchmarks.md
 	@python bench/bench.py --image $(IMAGE)
+
+bench-quick: venv image ## A short bench while developing (2 s runs, 2 settings, about 4 min); writes to /tmp
+	@python bench/bench.py --image $(IMAGE) --quick --container flask-gunicorn-bench-quick
 
 test: venv docker ## Everything: lint, unit tests, every Molecule scenario; prints each part's time
 	@rm -f $(TIMES)
