@@ -17,7 +17,7 @@ IMAGE := flask-gunicorn-test/debian:$(MOLECULE_DISTRO)
 # default scenario's verify) also runs on each Debian release in MATRIX. Two lanes run side by side
 # (scripts/test-molecule.sh), each about half of the total time; NAME@DISTRO picks a release.
 MATRIX ?= 11 13
-LANES ?= "smoke@11 smoke@13 hardened cluster instances" "resilience default collection workers"
+LANES ?= "smoke@11 smoke@13 hardened cluster acme workers" "resilience instances default collection"
 # Each part of make test adds a line "<seconds> s  <part>" here; the summary prints at the end.
 TIMES := $(CURDIR)/.make-test-times
 timed = started=$$(date +%s); $(2); echo "$$(( $$(date +%s) - started )) s  $(1)" | tee -a $(TIMES)

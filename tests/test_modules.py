@@ -595,6 +595,22 @@ def test_the_previous_site_comes_from_the_instances_own_record(tmp_path):
     assert instance.previous_site(instance.own_record(str(tmp_path), "hello")) == "_default"
 
 
+def test_an_acme_lineage_counts_once_its_certificate_and_key_lead_to_files(tmp_path):
+    live = tmp_path / "live" / "example.com"
+    assert instance.lineage_present(None) is False
+    assert instance.lineage_present(str(live)) is False
+    live.mkdir(parents=True)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "fullchain1.pem").write_text("certificate")
+    (live / "fullchain.pem").symlink_to(archive / "fullchain1.pem")
+    (live / "privkey.pem").symlink_to(archive / "privkey1.pem")
+    # A link that leads nowhere is no key nginx can read.
+    assert instance.lineage_present(str(live)) is False
+    (archive / "privkey1.pem").write_text("key")
+    assert instance.lineage_present(str(live)) is True
+
+
 leave_site = load("flask_gunicorn_leave_site")
 
 
@@ -2325,3 +2341,47 @@ def test_record_and_prune_appends_the_deploy_log_entry_only_when_one_is_given(tm
     again = run_named("flask_gunicorn_releases", tmp_path, entry={"action": "deploy"}, **args)
     assert again["changed"] and again["history"] == ["r1"]
     assert len((tmp_path / "deploys.log").read_text().splitlines()) == 2
+
+
+ACME = {
+    "server_name": ["example.com", "www.example.com"],
+    "tls_certificate_source": "acme",
+    "tls_enabled": True,
+    "acme_email": "admin@example.com",
+    "acme_directory_url": "https://acme-v02.api.letsencrypt.org/directory",
+}
+
+
+def test_acme_settings_that_fit_pass_and_the_challenge_location_serves_the_webroot():
+    result = inputs.check({**ACME, "acme_email": "", "acme_webroot": "/var/lib/acme-webroot"})
+    assert result["server_names"] == ["example.com", "www.example.com"]
+    location = result["acme_challenge_location"]
+    assert "location ^~ /.well-known/acme-challenge/ {" in location
+    assert "    root /var/lib/acme-webroot;\n" in location
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"tls_enabled": False}, "needs flask_gunicorn_tls_enabled true (got false)"),
+        ({"server_name": []}, "server names to certify in flask_gunicorn_server_name"),
+        ({"server_name": ["*.example.com"]}, 'holds the wildcard "*.example.com"'),
+        ({"acme_email": "admin"}, "flask_gunicorn_acme_email must be an email address or empty"),
+        ({"acme_directory_url": "http://acme.test/dir"}, "must be an https:// URL"),
+        ({"tls_certificate": "site.pem"}, "makes its own certificate: leave"),
+        ({"tls_certificate_source": "files", "tls_certificate": ""}, '"files" needs'),
+        ({"acme_webroot": "var/acme"}, 'The ACME webroot "var/acme" is not an absolute path'),
+        ({"acme_webroot": "/var/acme; root /"}, "is not an absolute path"),
+    ],
+)
+def test_acme_settings_that_do_not_fit_are_refused(change, refused):
+    assert refused in refusal(**{**ACME, **change})
+
+
+def test_other_certificate_sources_ignore_the_acme_settings():
+    ignored = {"acme_email": "admin", "acme_directory_url": "", "server_name": []}
+    assert inputs.check({**ACME, **ignored, "tls_certificate_source": "self_signed"}) == {
+        "server_names": []
+    }
+    given = {**ACME, "tls_certificate_source": "files", "tls_certificate": "site.pem"}
+    assert inputs.check(given)["server_names"] == ["example.com", "www.example.com"]

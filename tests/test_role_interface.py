@@ -24,7 +24,7 @@ ROLES = {
 }
 # Each role's entry points: a role added, or an entry point added or lost, must show up here.
 ENTRY_POINTS = {
-    "flask_gunicorn": ("main", "rollback"),
+    "flask_gunicorn": ("main", "rollback", "certificates"),
     "flask_gunicorn_lb": ("main", "backend"),
 }
 # The project README documents these roles' variables in full; another role's variables are left

@@ -58,6 +58,24 @@ options:
       - The load balancer's own inventory name; when it is among the backends, its backend port
         must differ from O(http_port).
     type: str
+  tls_certificate_source:
+    description:
+      - flask_gunicorn_tls_certificate_source (C(self_signed), C(files) or C(acme)); checked with
+        O(tls_enabled), O(tls_certificate), O(acme_email) and O(acme_directory_url). C(files) needs
+        a certificate, the other two take none. C(acme) needs TLS and server names, none a
+        wildcard (HTTP-01 cannot prove one), an email address or none, and an C(https://)
+        directory URL.
+    type: str
+    choices: [self_signed, files, acme]
+  tls_enabled: {description: flask_gunicorn_tls_enabled., type: bool, default: false}
+  tls_certificate: {description: flask_gunicorn_tls_certificate as given., type: str, default: ""}
+  acme_email: {description: flask_gunicorn_acme_email as given., type: str, default: ""}
+  acme_directory_url: {description: flask_gunicorn_acme_directory_url as given., type: str}
+  acme_webroot:
+    description:
+      - The host's ACME webroot, which certbot writes HTTP-01 challenges into; see
+        RV(acme_challenge_location).
+    type: str
 author: flask-gunicorn project
 """
 
@@ -114,6 +132,14 @@ backend_servers:
   description: Each backend's server address for nginx, by inventory name (C([2001:db8::11]:80)).
   type: dict
   returned: when backends are given
+acme_challenge_location:
+  description:
+    - The nginx location that answers ACME HTTP-01 challenges from O(acme_webroot), a server-level
+      snippet both roles write to the same file and include in every server block they write (on
+      its HTTP port, before any redirect). A C(^~) prefix location, which no regular expression
+      location (dot files) and no app's location takes over.
+  type: str
+  returned: when acme_webroot is given
 """
 
 import ipaddress
@@ -488,6 +514,77 @@ def check_url_paths(url_prefix, static_url_path, static_dir, health_path):
     return static_location
 
 
+# --- TLS certificates and ACME.
+
+CHALLENGE_PATH = "/.well-known/acme-challenge/"
+WEBROOT = re.compile(r"/[A-Za-z0-9._/-]+")
+EMAIL = re.compile(r"[^@\s]+@[A-Za-z0-9.-]+[.][A-Za-z0-9-]+")
+DIRECTORY_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?")
+
+
+def acme_challenge_location(webroot):
+    """The location serving the challenges certbot writes into webroot, as nginx reads it."""
+    if not WEBROOT.fullmatch(webroot or "") or "/../" in webroot + "/":
+        raise Refused(
+            f"The ACME webroot {q(webroot)} is not an absolute path of letters, digits, '.', '_',"
+            " '-' and '/'."
+        )
+    return (
+        "# Managed by the flask_gunicorn roles (module flask_gunicorn_inputs): edits are lost.\n"
+        "# ACME HTTP-01 challenges, answered by nginx from the host's one webroot, for every\n"
+        "# server name: never passed to an app, never redirected. A ^~ prefix location, which no\n"
+        "# regular expression location (dot files) and no app's location takes over.\n"
+        f"location ^~ {CHALLENGE_PATH} {{\n"
+        f"    root {webroot};\n"
+        "    default_type text/plain;\n"
+        "    try_files $uri =404;\n"
+        "}\n"
+    )
+
+
+def check_certificate_source(source, tls_enabled, certificate, names, email, directory_url):
+    """Refuse a certificate source its other settings do not fit; names None when refused."""
+    variable = "flask_gunicorn_tls_certificate_source"
+    if source == "files" and not certificate:
+        raise Refused(
+            f'{variable} "files" needs flask_gunicorn_tls_certificate and'
+            " flask_gunicorn_tls_certificate_key."
+        )
+    if source != "files" and certificate:
+        raise Refused(
+            f"{variable} {q(source)} makes its own certificate: leave"
+            f" flask_gunicorn_tls_certificate and its key empty (got {q(certificate)})."
+        )
+    if source != "acme":
+        return
+    problems = []
+    if not tls_enabled or names == []:
+        problems.append(
+            f'{variable} "acme" needs flask_gunicorn_tls_enabled true (got {q(tls_enabled)}) and'
+            " server names to certify in flask_gunicorn_server_name (got none)."
+            if names == []
+            else f'{variable} "acme" needs flask_gunicorn_tls_enabled true (got {q(tls_enabled)}).'
+        )
+    wildcards = [name for name in names or [] if "*" in name]
+    if wildcards:
+        problems.append(
+            f"flask_gunicorn_server_name holds the wildcard {q(', '.join(wildcards))}: with"
+            f' {variable} "acme" the certificate is proven over HTTP-01, which cannot prove a'
+            " wildcard (ACME issues those over DNS-01 only). List the names, or bring the"
+            f' wildcard certificate with {variable} "files".'
+        )
+    if email and not EMAIL.fullmatch(email):
+        problems.append(
+            f"flask_gunicorn_acme_email must be an email address or empty; got {q(email)}."
+        )
+    if not DIRECTORY_URL.fullmatch(directory_url or ""):
+        problems.append(
+            f"flask_gunicorn_acme_directory_url must be an https:// URL; got {q(directory_url)}."
+        )
+    if problems:
+        raise Refused(" ".join(problems))
+
+
 # --- The whole check.
 
 
@@ -560,6 +657,20 @@ def check(params):
             given.get("own_name"),
             given.get("http_port"),
         )
+    if "tls_certificate_source" in given:
+        attempt(
+            None,
+            check_certificate_source,
+            given["tls_certificate_source"],
+            given.get("tls_enabled", False),
+            given.get("tls_certificate", ""),
+            # None when the server names were refused above: their problem is said once.
+            result.get("server_names") if "server_name" in given else [],
+            given.get("acme_email", ""),
+            given.get("acme_directory_url"),
+        )
+    if "acme_webroot" in given:
+        attempt("acme_challenge_location", acme_challenge_location, given["acme_webroot"])
     if refusals:
         raise Refused(" ".join(refusals))
     return result
@@ -588,6 +699,12 @@ ARGUMENT_SPEC = {
     "backend_group": {"type": "str", "default": ""},
     "backends": {"type": "list", "elements": "dict"},
     "own_name": {"type": "str"},
+    "tls_certificate_source": {"type": "str", "choices": ["self_signed", "files", "acme"]},
+    "tls_enabled": {"type": "bool", "default": False},
+    "tls_certificate": {"type": "str", "default": ""},
+    "acme_email": {"type": "str", "default": ""},
+    "acme_directory_url": {"type": "str"},
+    "acme_webroot": {"type": "str"},
 }
 
 

@@ -45,6 +45,11 @@ options:
   stash:
     description: The instance's nginx stash (flask_gunicorn_leave_site); see RV(stash_present).
     type: path
+  acme_live_dir:
+    description:
+      - The server block's ACME lineage in certbot's C(live/) (with C(acme) certificates); see
+        RV(acme_lineage_present).
+    type: path
 author: flask-gunicorn project
 """
 
@@ -78,6 +83,13 @@ record_before_nginx:
 stash_present:
   description: >-
     O(stash) exists: an earlier run left a server block there, which this run restores or drops.
+  type: bool
+  returned: always
+acme_lineage_present:
+  description: >-
+    O(acme_live_dir) holds the certificate (C(fullchain.pem)) and key (C(privkey.pem)) certbot
+    got for the server block, which its nginx configuration then names, whatever they certify: the
+    flask_gunicorn_acme module asks for another when it will not do.
   type: bool
   returned: always
 previous_site:
@@ -360,6 +372,13 @@ def check_site(name, site, server_names, settings, records, run_claims, allow_si
                 )
 
 
+def lineage_present(live_dir):
+    """Whether certbot's live/<name>/ holds a certificate and key (its links lead to files)."""
+    return bool(live_dir) and all(
+        os.path.isfile(os.path.join(live_dir, name)) for name in ("fullchain.pem", "privkey.pem")
+    )
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -376,6 +395,7 @@ def main():
             "allow_socket_move": {"type": "bool", "default": False},
             "registry_dir": {"type": "path", "default": "/var/lib/flask_gunicorn/instances"},
             "stash": {"type": "path"},
+            "acme_live_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -415,6 +435,7 @@ def main():
         previous_site=previous_site(previous),
         previous_socket_path=previous.get("socket_path") or "",
         stash_present=bool(p["stash"]) and os.path.lexists(p["stash"]),
+        acme_lineage_present=lineage_present(p["acme_live_dir"]),
     )
 
 
