@@ -2,10 +2,10 @@
 
 import datetime
 import importlib.util
-import json
 import subprocess
-import sys
 from pathlib import Path
+
+from module_runner import run_named
 
 MODULES = Path(__file__).resolve().parents[1] / "plugins/modules"
 spec = importlib.util.spec_from_file_location(
@@ -120,16 +120,7 @@ def test_the_report_lists_every_lineage_with_its_days_left(tmp_path):
 
 
 def run_module(tmp_path, **args):
-    """The module's main, as Ansible runs it: its arguments in a file, its result on stdout."""
-    arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    completed = subprocess.run(
-        [sys.executable, str(MODULES / "flask_gunicorn_acme.py"), str(arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return json.loads(completed.stdout)
+    return run_named("flask_gunicorn_acme", tmp_path, **args)
 
 
 def fake_certbot(tmp_path):

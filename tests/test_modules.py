@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from module_runner import run_named
 
 MODULES = Path(__file__).resolve().parents[1] / "plugins/modules"
 
@@ -954,16 +955,7 @@ def test_the_diff_never_shows_secret_content(conf):
 
 
 def run_module(tmp_path, **args):
-    """The module's main, as Ansible runs it: its arguments in a file, its result on stdout."""
-    arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    completed = subprocess.run(
-        [sys.executable, str(MODULES / "flask_gunicorn_nginx_change.py"), str(arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return json.loads(completed.stdout)
+    return run_named("flask_gunicorn_nginx_change", tmp_path, **args)
 
 
 def module_args(conf, site="server { new; }\n", key="NEW KEY\n"):
@@ -1737,16 +1729,7 @@ def test_no_refusal_message_holds_an_apostrophe():
 
 
 def run_inputs(tmp_path, **args):
-    """flask_gunicorn_inputs as Ansible runs it: its arguments in a file, its result on stdout."""
-    arguments = tmp_path / "inputs.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    completed = subprocess.run(
-        [sys.executable, str(MODULES / "flask_gunicorn_inputs.py"), str(arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return json.loads(completed.stdout)
+    return run_named("flask_gunicorn_inputs", tmp_path, **args)
 
 
 def test_the_module_returns_the_normalised_inputs_in_check_mode_and_changes_nothing(tmp_path):
@@ -1799,20 +1782,6 @@ def test_the_load_balancer_gets_its_server_names_and_server_addresses(tmp_path):
     assert result["changed"] is False
     assert result["server_names"] == ["lb.example.com", "*.lb.example.com"]
     assert result["backend_servers"] == {"web1": "[2001:db8::11]:80", "web2": "10.0.0.12:8080"}
-
-
-def run_named(name, tmp_path, **args):
-    """A module as Ansible runs it: a process of its own, its arguments in a file."""
-    arguments = tmp_path / f"{name}-args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    completed = subprocess.run(
-        [sys.executable, str(MODULES / f"{name}.py"), str(arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    arguments.unlink()
-    return json.loads(completed.stdout)
 
 
 def test_nginx_change_marks_the_reload_owed_before_it_changes_and_reports_a_mark_it_finds(conf):
