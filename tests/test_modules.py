@@ -2349,8 +2349,186 @@ def test_acme_settings_that_do_not_fit_are_refused(change, refused):
 
 def test_other_certificate_sources_ignore_the_acme_settings():
     ignored = {"acme_email": "admin", "acme_directory_url": "", "server_name": []}
-    assert inputs.check({**ACME, **ignored, "tls_certificate_source": "self_signed"}) == {
-        "server_names": []
-    }
+    result = inputs.check({**ACME, **ignored, "tls_certificate_source": "self_signed"})
+    assert result == {"server_names": [], "tls_settings": inputs.TLS_SETTINGS}
     given = {**ACME, "tls_certificate_source": "files", "tls_certificate": "site.pem"}
     assert inputs.check(given)["server_names"] == ["example.com", "www.example.com"]
+
+
+# flask_gunicorn_inputs: TLS settings, security headers, certificate files, allowed clients and
+# catch-all servers, written once for both roles.
+
+
+def make_pair(tmp_path, name, cn="example.com"):
+    """A self-signed certificate and its key, made by openssl as the roles would be given them."""
+    certificate, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(certificate)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(certificate), str(key)
+
+
+def files_params(certificate, key, role="flask_gunicorn_lb"):
+    return {
+        "role": role,
+        "tls_enabled": True,
+        "tls_certificate_source": "files",
+        "tls_certificate": certificate,
+        "tls_certificate_key": key,
+    }
+
+
+def test_a_certificate_and_its_own_key_are_accepted(tmp_path):
+    certificate, key = make_pair(tmp_path, "site")
+    assert "tls_settings" in inputs.check(files_params(certificate, key))
+
+
+def test_a_missing_certificate_is_refused_naming_the_variable(tmp_path):
+    _, key = make_pair(tmp_path, "site")
+    message = refusal(**files_params(str(tmp_path / "missing.crt"), key))
+    assert message.startswith("flask_gunicorn_lb_tls_certificate: ")
+    assert "missing.crt" in message and "cannot be read" in message
+
+
+def test_a_file_that_is_no_certificate_is_refused(tmp_path):
+    _, key = make_pair(tmp_path, "site")
+    bogus = tmp_path / "bogus.crt"
+    bogus.write_text("not a certificate\n")
+    message = refusal(**files_params(str(bogus), key, role="flask_gunicorn"))
+    assert (
+        message.startswith("flask_gunicorn_tls_certificate: ") and "no PEM certificate" in message
+    )
+
+
+def test_a_key_of_another_certificate_is_refused_without_showing_it(tmp_path):
+    certificate, _ = make_pair(tmp_path, "site")
+    _, other_key = make_pair(tmp_path, "other")
+    message = refusal(**files_params(certificate, other_key))
+    assert message.startswith("flask_gunicorn_lb_tls_certificate_key: ")
+    assert "is not the key of the first certificate" in message
+    assert "PRIVATE KEY" not in message
+
+
+def test_a_certificate_where_the_key_should_be_is_refused(tmp_path):
+    certificate, _ = make_pair(tmp_path, "site")
+    message = refusal(**files_params(certificate, certificate))
+    assert (
+        message.startswith("flask_gunicorn_lb_tls_certificate_key: ")
+        and "no unencrypted" in message
+    )
+
+
+def test_files_are_not_read_with_tls_off():
+    params = files_params("/nonexistent.crt", "/nonexistent.key")
+    assert inputs.check({**params, "tls_enabled": False}) == {}
+
+
+def test_both_roles_get_the_same_tls_settings_only_with_tls():
+    web = inputs.check({"tls_enabled": True})["tls_settings"]
+    lb = inputs.check({"role": "flask_gunicorn_lb", "tls_enabled": True})["tls_settings"]
+    assert web == lb
+    assert "ssl_protocols TLSv1.2 TLSv1.3;\n" in web and "ssl_session_tickets off;\n" in web
+    assert "tls_settings" not in inputs.check({"tls_enabled": False})
+
+
+def test_security_headers_are_sorted_with_hsts_last_only_with_tls():
+    headers = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+    with_tls = inputs.check({"security_headers": headers, "hsts_max_age": 600, "tls_enabled": True})
+    assert with_tls["security_header_lines"] == [
+        "add_header Content-Security-Policy \"frame-ancestors 'none'\" always;",
+        'add_header X-Frame-Options "DENY" always;',
+        'add_header Strict-Transport-Security "max-age=600" always;',
+    ]
+    assert with_tls["security_headers"][-1] == {
+        "name": "Strict-Transport-Security",
+        "value": "max-age=600",
+    }
+    without = inputs.check({"security_headers": headers, "hsts_max_age": 600})
+    assert len(without["security_header_lines"]) == 2
+    no_hsts = inputs.check({"security_headers": {}, "hsts_max_age": 0, "tls_enabled": True})
+    assert no_hsts["security_header_lines"] == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "age", "start"),
+    [
+        ({"X Frame": "DENY"}, 0, 'flask_gunicorn_lb_security_headers: {"X Frame": "DENY"} holds'),
+        ({"X-A": 'a"b'}, 0, "flask_gunicorn_lb_security_headers: "),
+        ({"X-A": "a\nadd_header X-B c"}, 0, "flask_gunicorn_lb_security_headers: "),
+        (["X-A"], 0, 'flask_gunicorn_lb_security_headers: ["X-A"] must be a mapping'),
+        ({}, -1, "flask_gunicorn_lb_hsts_max_age: -1 must be a number"),
+    ],
+)
+def test_headers_nginx_would_misread_are_refused(headers, age, start):
+    message = refusal(role="flask_gunicorn_lb", security_headers=headers, hsts_max_age=age)
+    assert message.startswith(start)
+
+
+def test_allowed_clients_follow_the_trusted_proxies_rules_and_name_their_variable():
+    assert inputs.check({"allowed_clients": "10.0.0.10 [2001:db8::1] 10.1.0.0/16"}) == {
+        "allowed_clients": ["10.0.0.10", "2001:db8::1", "10.1.0.0/16"]
+    }
+    assert inputs.check({"allowed_clients": []}) == {"allowed_clients": []}
+    message = refusal(allowed_clients=["10.0.0.10", "lb.example.com"])
+    assert message.startswith('flask_gunicorn_allowed_clients: ["10.0.0.10", "lb.example.com"]')
+
+
+def catch_all(**spec):
+    base = {"http_port": 80, "acme_snippet": "/etc/nginx/snippets/acme.conf"}
+    return inputs.check({"catch_all": {**base, **spec}})["catch_all"]
+
+
+def test_the_http_catch_all_closes_unknown_names_but_answers_acme():
+    text = catch_all()
+    assert "listen 80 default_server;" in text and "return 444;" in text
+    assert "include /etc/nginx/snippets/acme.conf;" in text
+    assert "ssl" not in text
+
+
+def test_the_https_catch_all_refuses_the_handshake_or_shows_the_given_certificate():
+    refusing = catch_all(https_port=8443, tls_settings_file="/etc/nginx/snippets/tls.conf")
+    assert "listen 8443 ssl default_server;" in refusing
+    assert "ssl_reject_handshake on;" in refusing and "ssl_certificate" not in refusing
+    assert "include /etc/nginx/snippets/tls.conf;" in refusing
+    old_nginx = catch_all(
+        https_port=443,
+        tls_settings_file="/t.conf",
+        certificate={"certificate": "/c.pem", "key": "/k.pem"},
+    )
+    assert "ssl_reject_handshake on;" not in old_nginx
+    assert "ssl_certificate /c.pem;" in old_nginx and "ssl_certificate_key /k.pem;" in old_nginx
+
+
+def run_self_signed(tmp_path, **args):
+    return run_named("flask_gunicorn_self_signed", tmp_path, **args)
+
+
+def test_self_signed_makes_a_pair_once_for_all_names_with_a_private_key(tmp_path):
+    certificate, key = tmp_path / "certificate.pem", tmp_path / "key.pem"
+    args = {"certificate": str(certificate), "key": str(key), "names": ["a.test", "*.b.test"]}
+    checked = run_self_signed(tmp_path, _ansible_check_mode=True, **args)
+    assert checked["changed"] is True and not certificate.exists() and not key.exists()
+    first = run_self_signed(tmp_path, **args)
+    assert first["changed"] is True and "failed" not in first
+    assert mode(key) == 0o600
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text", "-in", str(certificate)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "DNS:a.test, DNS:*.b.test" in text and "CN = a.test" in text
+    made = certificate.read_bytes()
+    second = run_self_signed(tmp_path, **args)
+    assert second["changed"] is False and certificate.read_bytes() == made
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["certificate.pem", "key.pem"]
+
+
+def test_self_signed_leaves_nothing_behind_when_openssl_fails(tmp_path):
+    certificate, key = tmp_path / "certificate.pem", tmp_path / "key.pem"
+    result = run_self_signed(tmp_path, certificate=str(certificate), key=str(key), names=["a/b"])
+    assert result.get("failed") is True and "openssl failed" in result["msg"]
+    assert list(tmp_path.iterdir()) == []

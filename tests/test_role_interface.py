@@ -26,6 +26,7 @@ ROLES = {
 ENTRY_POINTS = {
     "flask_gunicorn": ("main", "rollback", "certificates"),
     "flask_gunicorn_lb": ("main", "backend"),
+    "flask_gunicorn_postgresql": ("main",),
 }
 # The project README documents these roles' variables in full; another role's variables are left
 # to its own README, or listed there in full too.

@@ -43,6 +43,8 @@ def create_app(config_name=None, test_config=None):
         app.config.from_prefixed_env()
         # The queue (hello.queue) is on only with a Redis server to use.
         app.config.setdefault("REDIS_URL", os.environ.get("REDIS_URL", ""))
+        # Empty: the SQLite file in the instance folder (hello.sqlite).
+        app.config.setdefault("DATABASE_URL", os.environ.get("DATABASE_URL", ""))
     else:
         app.config.from_mapping(test_config)
 
@@ -55,9 +57,12 @@ def create_app(config_name=None, test_config=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
 
     app.config.setdefault("REDIS_URL", "")
+    app.config.setdefault("DATABASE_URL", "")
 
-    from . import pages, queue
+    from . import db, notes, pages, queue
 
+    db.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(queue.bp)
+    app.register_blueprint(notes.bp)
     return app

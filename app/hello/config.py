@@ -17,6 +17,8 @@ class Config:
     BENCH_ENDPOINTS = False
     # Environments that face real users refuse to start with a missing or well-known key.
     REQUIRE_SECRET_KEY = False
+    # The forms carry no CSRF token: a cross-site POST must not carry the login session.
+    SESSION_COOKIE_SAMESITE = "Lax"
 
     @classmethod
     def check(cls, config):

@@ -76,6 +76,30 @@ options:
       - The host's ACME webroot, which certbot writes HTTP-01 challenges into; see
         RV(acme_challenge_location).
     type: str
+  tls_certificate_key:
+    description:
+      - The role's C(<role>_tls_certificate_key) as given (a controller path). With it, TLS on and
+        the source C(files), both files are read on the controller; they must hold a PEM
+        certificate (the server's first, then its chain) and the unencrypted PEM key of that
+        certificate. A message names the file, never the key's content.
+    type: str
+  allowed_clients:
+    description: C(<role>_allowed_clients) as given, with the rules of O(trusted_proxies).
+    type: raw
+  security_headers:
+    description:
+      - The role's security headers, a mapping of header names to values (none holding a double
+        quote, a backslash or a line break); with O(hsts_max_age) and O(tls_enabled), see
+        RV(security_header_lines).
+    type: raw
+  hsts_max_age: {description: The role's HSTS max-age in seconds as given., type: raw}
+  catch_all:
+    description:
+      - The default servers that close requests for unknown host names (444), see RV(catch_all).
+      - C(http_port), C(acme_snippet), and for HTTPS C(https_port), C(tls_settings_file) and,
+        for an nginx older than 1.19.4, C(certificate) (a mapping with C(certificate) and C(key)
+        paths on the host).
+    type: dict
 author: flask-gunicorn project
 """
 
@@ -132,6 +156,34 @@ backend_servers:
   description: Each backend's server address for nginx, by inventory name (C([2001:db8::11]:80)).
   type: dict
   returned: when backends are given
+allowed_clients:
+  description: The allowed clients as a list, as nginx takes them.
+  type: list
+  returned: when allowed_clients is given
+tls_settings:
+  description:
+    - Mozilla's intermediate TLS settings, the snippet every TLS server block of both roles
+      includes (one file on a host, whichever role wrote it last).
+  type: str
+  returned: when tls_enabled is true
+security_headers:
+  description:
+    - The security headers as a list of C(name) and C(value), sorted by name, with
+      C(Strict-Transport-Security) last when TLS is on and the max-age is over 0.
+  type: list
+  returned: when security_headers is given
+security_header_lines:
+  description:
+    - nginx's C(add_header ... always;) lines of the security headers, sorted by name, with
+      C(Strict-Transport-Security) last when TLS is on and the max-age is over 0.
+  type: list
+  returned: when security_headers is given
+catch_all:
+  description:
+    - The catch-all servers' text, HTTP (444, but ACME's challenges) and optionally HTTPS
+      (C(ssl_reject_handshake), or the given certificate and 444).
+  type: str
+  returned: when catch_all is given
 acme_challenge_location:
   description:
     - The nginx location that answers ACME HTTP-01 challenges from O(acme_webroot), a server-level
@@ -542,19 +594,25 @@ def acme_challenge_location(webroot):
     )
 
 
-def check_certificate_source(source, tls_enabled, certificate, names, email, directory_url):
-    """Refuse a certificate source its other settings do not fit; names None when refused."""
-    variable = "flask_gunicorn_tls_certificate_source"
+def check_certificate_source(
+    source, tls_enabled, certificate, names, email, directory_url, role="flask_gunicorn", key=None
+):
+    """Refuse a certificate source its other settings do not fit; names None when refused. With
+    the key's path given and TLS on, given files must hold a certificate and its key."""
+    variable = f"{role}_tls_certificate_source"
     if source == "files" and not certificate:
         raise Refused(
-            f'{variable} "files" needs flask_gunicorn_tls_certificate and'
-            " flask_gunicorn_tls_certificate_key."
+            f'{variable} "files" needs {role}_tls_certificate and {role}_tls_certificate_key.'
         )
     if source != "files" and certificate:
         raise Refused(
             f"{variable} {q(source)} makes its own certificate: leave"
-            f" flask_gunicorn_tls_certificate and its key empty (got {q(certificate)})."
+            f" {role}_tls_certificate and its key empty (got {q(certificate)})."
         )
+    if source == "files" and tls_enabled and key is not None:
+        if not key:
+            raise Refused(f'{variable} "files" needs {role}_tls_certificate_key too.')
+        check_certificate_files(role, certificate, key)
     if source != "acme":
         return
     problems = []
@@ -583,6 +641,155 @@ def check_certificate_source(source, tls_enabled, certificate, names, email, dir
         )
     if problems:
         raise Refused(" ".join(problems))
+
+
+# --- What both roles write into every TLS server block and catch-all server, written once here.
+
+MANAGED = "# Managed by the flask_gunicorn roles (module flask_gunicorn_inputs): edits are lost.\n"
+
+# Mozilla's "intermediate" configuration (guidelines 5.7): TLS 1.2 and 1.3, forward-secret AEAD
+# ciphers only, the client's cipher order, no session tickets. The DHE suites are left out, so no
+# DH parameters are needed.
+TLS_SETTINGS = (
+    MANAGED + "# Mozilla's intermediate TLS configuration (guidelines 5.7), for every TLS server "
+    "block\n# of both roles.\n"
+    "ssl_protocols TLSv1.2 TLSv1.3;\n"
+    "ssl_ecdh_curve X25519:prime256v1:secp384r1;\n"
+    "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+    "ECDHE-RSA-CHACHA20-POLY1305;\n"
+    "ssl_prefer_server_ciphers off;\n"
+    "ssl_session_timeout 1d;\n"
+    "ssl_session_cache shared:FlaskGunicornTLS:10m;\n"
+    "ssl_session_tickets off;\n"
+)
+
+HEADER_NAME = re.compile(r"[A-Za-z0-9-]+")
+HEADER_VALUE_FORBIDDEN = re.compile(r'["\\\n\r]')
+
+
+def security_headers(role, headers, hsts_max_age, tls_enabled):
+    """The headers as name and value pairs, sorted by name, HSTS last with TLS."""
+    variable = f"{role}_security_headers"
+    if not isinstance(headers, dict):
+        raise Refused(f"{variable}: {q(headers)} must be a mapping of header names to values.")
+    problems = [
+        (name, 'is not a header name (letters, digits and "-")')
+        for name in headers
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name)
+    ] + [
+        (value, "holds a double quote, a backslash or a line break, which nginx would misread")
+        for value in headers.values()
+        if HEADER_VALUE_FORBIDDEN.search(str(value))
+    ]
+    refuse_items(variable, headers, problems, "Give header names and plain values.")
+    age = hsts_max_age if hsts_max_age is not None else 0
+    if isinstance(age, bool) or not str(age).isdigit():
+        raise Refused(
+            f"{role}_hsts_max_age: {q(hsts_max_age)} must be a number of seconds, 0 or more."
+        )
+    pairs = [{"name": name, "value": str(value)} for name, value in sorted(headers.items())]
+    if tls_enabled and int(age) > 0:
+        pairs.append({"name": "Strict-Transport-Security", "value": f"max-age={int(age)}"})
+    return pairs
+
+
+def header_lines(pairs):
+    """nginx's add_header lines of the pairs, also on error answers (always)."""
+    return [f'add_header {pair["name"]} "{pair["value"]}" always;' for pair in pairs]
+
+
+def check_certificate_files(role, certificate, key):
+    """The certificate and key files on the controller hold a PEM certificate and its own key."""
+    # Imported here: only a run with given certificate files needs it (ansible-core requires it).
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_variable, key_variable = f"{role}_tls_certificate", f"{role}_tls_certificate_key"
+    contents = {}
+    for variable, path in ((cert_variable, certificate), (key_variable, key)):
+        try:
+            with open(path, "rb") as handle:
+                contents[variable] = handle.read()
+        except (OSError, TypeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "is not a path"
+            raise Refused(
+                f"{variable}: {q(path)} cannot be read on the controller ({reason})."
+            ) from None
+    try:
+        loaded = x509.load_pem_x509_certificates(contents[cert_variable])
+    except ValueError:
+        raise Refused(
+            f"{cert_variable}: {q(certificate)} holds no PEM certificate"
+            " (-----BEGIN CERTIFICATE-----)."
+        ) from None
+    try:
+        private_key = serialization.load_pem_private_key(contents[key_variable], password=None)
+    except (ValueError, TypeError):
+        # The key's bytes never go into the message: only its path.
+        raise Refused(
+            f"{key_variable}: {q(key)} holds no unencrypted PEM private key (nginx reads it at"
+            " start, with no one to type a passphrase)."
+        ) from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if private_key.public_key().public_bytes(encoding, public) != loaded[
+        0
+    ].public_key().public_bytes(encoding, public):
+        raise Refused(
+            f"{key_variable}: {q(key)} is not the key of the first certificate in"
+            f" {cert_variable} {q(certificate)} (the server's own certificate comes first, then its"
+            " chain)."
+        )
+
+
+def catch_all_servers(
+    http_port, acme_snippet, https_port=None, tls_settings_file=None, certificate=None
+):
+    """The default servers that refuse host names no server block has (444), for one HTTP port and
+    optionally one HTTPS port. Without a certificate, the HTTPS one refuses the handshake itself
+    (nginx 1.19.4 and later); with one (an older nginx), it shows that certificate, then closes."""
+    text = (
+        MANAGED + "# Requests for host names no server block on this port serves are closed without"
+        " an\n# answer (444); only ACME's challenges are answered, for any name.\n"
+        "server {\n"
+        f"    listen {http_port} default_server;\n"
+        f"    listen [::]:{http_port} default_server;\n"
+        "    server_name _;\n"
+        "    access_log off;\n"
+        "    server_tokens off;\n"
+        f"    include {acme_snippet};\n"
+        "    location / {\n"
+        "        return 444;\n"
+        "    }\n"
+        "}\n"
+    )
+    if https_port is None:
+        return text
+    if certificate:
+        refusal = (
+            "    # No ssl_reject_handshake before nginx 1.19.4: a certificate, then 444.\n"
+            f"    ssl_certificate {certificate['certificate']};\n"
+            f"    ssl_certificate_key {certificate['key']};\n"
+        )
+    else:
+        refusal = (
+            "    # No certificate at all: a client without SNI or with an unknown name learns no"
+            " name.\n    ssl_reject_handshake on;\n"
+        )
+    return text + (
+        "server {\n"
+        f"    listen {https_port} ssl default_server;\n"
+        f"    listen [::]:{https_port} ssl default_server;\n"
+        "    server_name _;\n"
+        "    # The default server's protocols are offered before SNI picks a server block.\n"
+        f"    include {tls_settings_file};\n"
+        f"{refusal}"
+        "    access_log off;\n"
+        "    server_tokens off;\n"
+        "    return 444;\n"
+        "}\n"
+    )
 
 
 # --- The whole check.
@@ -668,7 +875,28 @@ def check(params):
             result.get("server_names") if "server_name" in given else [],
             given.get("acme_email", ""),
             given.get("acme_directory_url"),
+            role,
+            given.get("tls_certificate_key"),
         )
+    if "allowed_clients" in given:
+        attempt(
+            "allowed_clients", trusted_proxies, f"{role}_allowed_clients", given["allowed_clients"]
+        )
+    if given.get("tls_enabled"):
+        result["tls_settings"] = TLS_SETTINGS
+    if "security_headers" in given:
+        attempt(
+            "security_headers",
+            security_headers,
+            role,
+            given["security_headers"],
+            given.get("hsts_max_age"),
+            given.get("tls_enabled", False),
+        )
+        if "security_headers" in result:
+            result["security_header_lines"] = header_lines(result["security_headers"])
+    if "catch_all" in given:
+        attempt("catch_all", lambda spec: catch_all_servers(**spec), given["catch_all"])
     if "acme_webroot" in given:
         attempt("acme_challenge_location", acme_challenge_location, given["acme_webroot"])
     if refusals:
@@ -705,6 +933,20 @@ ARGUMENT_SPEC = {
     "acme_email": {"type": "str", "default": ""},
     "acme_directory_url": {"type": "str"},
     "acme_webroot": {"type": "str"},
+    "tls_certificate_key": {"type": "str"},
+    "allowed_clients": {"type": "raw"},
+    "security_headers": {"type": "raw"},
+    "hsts_max_age": {"type": "raw"},
+    "catch_all": {
+        "type": "dict",
+        "options": {
+            "http_port": {"type": "int", "required": True},
+            "https_port": {"type": "int"},
+            "tls_settings_file": {"type": "str"},
+            "acme_snippet": {"type": "str", "required": True},
+            "certificate": {"type": "dict"},
+        },
+    },
 }
 
 
