@@ -66,7 +66,7 @@ docs: venv ## Rewrite the READMEs' variable tables from the roles' meta/argument
 test-unit: venv ## The sample app's tests (SQLite and PostgreSQL) and the role's interface tests (pytest)
 	@scripts/ensure-postgresql.sh
 	@echo "==> pytest app tests"
-	HELLO_TEST_REQUIRE_POSTGRESQL=1 pytest -q app tests
+	pytest -q app tests
 
 test-molecule: venv docker ## Every Molecule scenario in two parallel lanes, and the smoke path on each release of MATRIX
 	@for distro in $(MATRIX) $(MOLECULE_DISTRO); do scripts/build-image.sh $$distro; done
